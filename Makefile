@@ -1,0 +1,42 @@
+# fer-edu: two commands do everything (see README.md):
+#   make book   create the environment, build the course, say where to open it
+#   make test   create the environment, run every test (unit tests, notebooks under nbval, strict book build)
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Progress bars render as text in executed notebooks (a frozen widget otherwise).
+export FER_EDU_TEXT_PROGRESS := 1
+
+.PHONY: book test venv notebooks lab clean
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (fer-edu)" >/dev/null
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going
+	@echo
+	@echo "The course is built: open file://$(CURDIR)/_build/html/index.html"
+	@if [ -z "$$CI" ] && { [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] || [ "$$(uname)" = Darwin ]; }; then \
+		$(PY) -m webbrowser -t "file://$(CURDIR)/_build/html/index.html" >/dev/null 2>&1 || true; fi
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+# Re-execute every notebook in place (smoke-free: the committed outputs read results/).
+notebooks: $(STAMP)
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 notebooks/*.ipynb
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean:
+	rm -rf _build .pytest_cache

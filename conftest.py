@@ -1,0 +1,10 @@
+"""pytest set-up shared by the unit tests and the notebooks that nbval runs."""
+
+import os
+
+# Tests and notebooks under test train at smoke scale, draw headless, print text progress bars.
+os.environ["FER_EDU_SCALE"] = "smoke"
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ["FER_EDU_TEXT_PROGRESS"] = "1"
+
+collect_ignore_glob = ["_build/*", ".venv/*", "runs/*", "data/*"]

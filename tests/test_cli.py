@@ -1,0 +1,38 @@
+import subprocess
+import sys
+
+import pytest
+
+from fer_edu.cli import main
+
+
+def test_data_info_prints_counts_and_quality(fer_csv, capsys):
+    assert main(["data", "info", str(fer_csv)]) == 0
+    out = capsys.readouterr().out
+    assert "Training" in out and "PrivateTest" in out and "byte-identical" in out and "blank images" in out
+    assert "SYNTHETIC" not in out
+
+
+def test_data_sample_writes_a_grid(image_zip, tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    assert main(["data", "sample", str(image_zip), "--out", str(out), "--per-class", "3"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_without_data_the_synthetic_banner_shows(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("FER_EDU_DATA", raising=False)
+    monkeypatch.setattr("fer_edu.data.load.REPO_DATA_DIR", tmp_path / "empty")
+    with pytest.warns(UserWarning, match="SYNTHETIC"):
+        assert main(["data", "info"]) == 0
+    assert "SYNTHETIC FACES" in capsys.readouterr().out
+
+
+def test_bad_path_is_one_clear_message(tmp_path, capsys):
+    assert main(["data", "info", str(tmp_path / "missing.zip")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no FER-2013 at") and "Traceback" not in err
+
+
+def test_python_dash_m_entry_point():
+    result = subprocess.run([sys.executable, "-m", "fer_edu", "--help"], capture_output=True, text=True, check=True)
+    assert "data" in result.stdout

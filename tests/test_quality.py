@@ -1,0 +1,32 @@
+import numpy as np
+
+from fer_edu.data import FERData, drop_test_duplicates, quality_report
+
+
+def _toy() -> FERData:
+    """Six images: 0=1 (both Training, same label), 2=3 (Training/PublicTest, labels differ), a blank one."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    images[1] = images[0]
+    images[3] = images[2]
+    images[5] = 128
+    labels = np.array([3, 3, 4, 5, 0, 6])
+    splits = np.array(["Training", "Training", "Training", "PublicTest", "PrivateTest", "Training"])
+    ids = np.array([f"img{i}" for i in range(6)])
+    hashes = np.array([b"a", b"a", b"c", b"d", b"e", b"f"], dtype="S16")  # 2 and 3: same pixels, other bytes
+    return FERData(images, labels, splits, ids, hashes, {})
+
+
+def test_report_counts_groups_cross_split_conflicts_and_blanks():
+    r = quality_report(_toy())
+    assert (r.byte_identical.distinct, r.byte_identical.groups, r.byte_identical.cross_split_groups) == (5, 1, 0)
+    p = r.pixel_identical
+    assert (p.distinct, p.groups, p.images_in_groups, p.cross_split_groups, p.conflicting_groups) == (4, 2, 4, 1, 1)
+    assert r.training_in_test == 1
+    assert r.blank == ["img5"]
+    assert any("blank images" in line for line in r.lines())
+
+
+def test_drop_test_duplicates_removes_only_training_copies():
+    kept = drop_test_duplicates(_toy())
+    assert list(kept.source_ids) == ["img0", "img1", "img3", "img4", "img5"]

@@ -45,6 +45,43 @@ def cmd_data_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from .experiments import SMOKE_NOTICE, default_scale, resolve
+    from .runner import run_experiments
+
+    scale = args.scale or default_scale()
+    names = args.names or ["all"]
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    if scale == "smoke":
+        print(f"*** {SMOKE_NOTICE} ***")
+    done = run_experiments(resolve(names), scale, seeds=seeds, owed_only=args.owed, data_path=args.data,
+                           device=args.device, dry_run=args.dry_run)
+    return 0 if done is not None else 1
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+    from .data.load import default_data_path
+
+    data = _load(args.data)
+    source = Path(args.data) if args.data else default_data_path()
+    run_bench(data, source, steps=args.steps, warmup=args.warmup, device=args.device)
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from .results import summary_rows, summary_table
+
+    table = summary_table(summary_rows())
+    print(table)
+    if args.markdown:
+        out = Path(args.markdown)
+        out.write_text("# Results summary\n\nWritten by `python -m fer_edu results --markdown`. "
+                       "PrivateTest accuracy, epoch chosen on PublicTest.\n\n" + table + "\n")
+        print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fer_edu", description="fer-edu: facial-expression recognition course")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +98,28 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--split", default="Training", choices=fd.SPLITS)
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(func=cmd_data_sample)
+
+    run = commands.add_parser("run", help="train named experiments (or groups) and record their results")
+    run.add_argument("names", nargs="*", help="experiment or group names (default: all = the reference suite)")
+    run.add_argument("--scale", choices=("smoke", "laptop", "paper"),
+                     help="default: $FER_EDU_SCALE, else paper with a GPU and laptop without")
+    run.add_argument("--seeds", help="comma-separated seeds (default: the declared seeds 0,1,2)")
+    run.add_argument("--owed", action="store_true", help="only runs whose result is missing or stale; resumes")
+    run.add_argument("--data", help="FER-2013 path (default: $FER_EDU_DATA, data/)")
+    run.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    run.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
+    run.set_defaults(func=cmd_run)
+
+    bench = commands.add_parser("bench", help="training throughput: this engine against the usual DataLoader loop")
+    bench.add_argument("--data", help="FER-2013 path (default: $FER_EDU_DATA, data/)")
+    bench.add_argument("--steps", type=int, default=60, help="timed steps per loop (default 60)")
+    bench.add_argument("--warmup", type=int, default=10)
+    bench.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    bench.set_defaults(func=cmd_bench)
+
+    results = commands.add_parser("results", help="one table of every committed result; flags stale or missing")
+    results.add_argument("--markdown", help="also write the table to this Markdown file")
+    results.set_defaults(func=cmd_results)
     return parser
 
 

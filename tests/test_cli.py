@@ -36,3 +36,32 @@ def test_bad_path_is_one_clear_message(tmp_path, capsys):
 def test_python_dash_m_entry_point():
     result = subprocess.run([sys.executable, "-m", "fer_edu", "--help"], capture_output=True, text=True, check=True)
     assert "data" in result.stdout
+
+
+def test_smoke_run_writes_runs_not_results(tmp_path, monkeypatch, capsys):
+    import json
+
+    from fer_edu import results
+
+    monkeypatch.setattr(results, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    assert main(["run", "final", "--scale", "smoke", "--seeds", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "SMOKE SCALE" in out and "PrivateTest" in out
+    written = json.loads((tmp_path / "runs" / "results" / "smoke" / "final.json").read_text())
+    assert written["meaningless"] and written["runs"][0]["seed"] == 0
+    assert written["summary"]["cpu"]["n"] == 1 and written["runs"][0]["commit"]
+    assert not (tmp_path / "results").exists()
+    assert not list((tmp_path / "runs" / "checkpoints").rglob("*.pt"))  # removed once the result is written
+    # --owed now finds nothing to do for seed 0
+    assert main(["run", "final", "--scale", "smoke", "--seeds", "0", "--owed"]) == 0
+    assert "0 run(s)" in capsys.readouterr().out
+
+
+def test_results_summary_lists_missing(capsys, tmp_path, monkeypatch):
+    from fer_edu import results
+
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    assert main(["results", "--markdown", str(tmp_path / "summary.md")]) == 0
+    assert "| final | laptop |" in capsys.readouterr().out
+    assert "missing" in (tmp_path / "summary.md").read_text()

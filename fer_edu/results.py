@@ -1,0 +1,175 @@
+"""Results files: ``results/<scale>/<name>.json``, written atomically, read by the book.
+
+A results file holds the experiment's configuration, scale and data fingerprint, one entry per
+(seed, device kind) with its provenance (commit, device, library versions, wall time, load
+average), per-epoch history, the selected epoch, PrivateTest accuracy, per-class recall and the
+confusion matrix, and the mean and standard deviation over seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from .data import FERData
+from .experiments import SCALES, Experiment, seeds_for
+from .train import TrainConfig
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO / "results"
+RUNS_DIR = REPO / "runs"
+FULL_SPLITS = {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (``+dirty`` when tracked files differ), or ``$FER_EDU_COMMIT``."""
+    if os.environ.get("FER_EDU_COMMIT"):
+        return os.environ["FER_EDU_COMMIT"]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def versions() -> dict:
+    import torch
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__}
+
+
+def data_record(data: FERData) -> dict:
+    return {"format": data.info.get("format"), "sha256": data.info.get("sha256"),
+            "synthetic": data.synthetic, "split_counts": data.split_counts()}
+
+
+def result_path(name: str, scale: str, root: Path | None = None) -> Path:
+    return (root or RESULTS_DIR) / scale / f"{name}.json"
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """Write JSON atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def load_result(name: str, scale: str, root: Path | None = None) -> dict | None:
+    path = result_path(name, scale, root)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def summarize(runs: list[dict]) -> dict:
+    acc = np.array([r["private_accuracy"] for r in runs])
+    return {"seeds": sorted(r["seed"] for r in runs), "n": len(runs),
+            "private_mean": float(acc.mean()) if len(acc) else None,
+            "private_std": float(acc.std(ddof=1)) if len(acc) > 1 else None}
+
+
+def record_run(exp: Experiment, scale: str, cfg: TrainConfig, data: FERData, entry: dict,
+               root: Path | None = None, commit: str | None = None) -> Path:
+    """Add one seed's entry to the experiment's results file (replacing the same seed and device kind)."""
+    path = result_path(exp.name, scale, root)
+    existing = load_result(exp.name, scale, root)
+    runs = [] if existing is None or existing["config"] != cfg.to_dict() else existing["runs"]
+    entry = {k: v for k, v in entry.items() if k != "model_state"}
+    # The commit the code was loaded from (taken when the queue started), not the tree as it is now.
+    entry.update(commit=commit or git_commit(), versions=versions(), load_average=list(os.getloadavg()))
+    runs = [r for r in runs if (r["seed"], r["device_kind"]) != (entry["seed"], entry["device_kind"])] + [entry]
+    runs.sort(key=lambda r: (r["device_kind"], r["seed"]))
+    by_device = {kind: summarize([r for r in runs if r["device_kind"] == kind])
+                 for kind in sorted({r["device_kind"] for r in runs})}
+    write_json(path, {
+        "name": exp.name, "group": exp.group, "description": exp.description, "scale": scale,
+        "meaningless": SCALES[scale].meaningless, "config": cfg.to_dict(), "data": data_record(data),
+        "runs": runs, "summary": by_device,
+    })
+    return path
+
+
+def is_stale(result: dict, cfg: TrainConfig) -> bool:
+    """True when the registry's configuration now differs from the one the result was trained with.
+
+    A field the result does not record counts as unchanged when the registry has it at its
+    default (a new option that keeps the old behaviour changes nothing).
+    """
+    stored, current = result["config"], cfg.to_dict()
+    defaults = TrainConfig().to_dict()
+    for f in fields(TrainConfig):
+        if f.name in stored:
+            if stored[f.name] != current[f.name]:
+                return True
+        elif current[f.name] != defaults[f.name]:
+            return True
+    return False
+
+
+def owed(experiments: list[Experiment], scale: str, device_kind: str, root: Path | None = None) -> list[tuple[Experiment, int]]:
+    """(experiment, seed) pairs whose result is missing or stale, in queue order."""
+    out = []
+    for exp in experiments:
+        result = load_result(exp.name, scale, root)
+        cfg = exp.config(scale)
+        done = set()
+        if result is not None and not is_stale(result, cfg):
+            done = {r["seed"] for r in result["runs"] if r["device_kind"] == device_kind}
+        out += [(exp, s) for s in seeds_for(exp) if s not in done]
+    return out
+
+
+def summary_rows(root: Path | None = None) -> list[dict]:
+    """One row per committed result and device kind, plus a row per registry name without one."""
+    from .experiments import GROUP_ORDER, REGISTRY
+
+    root = root or RESULTS_DIR
+    rows = []
+    for scale in ("laptop", "paper"):
+        for exp in [x for g in GROUP_ORDER for x in REGISTRY.values() if x.group == g]:
+            result = load_result(exp.name, scale, root)
+            if result is None:
+                if scale == "laptop":
+                    rows.append({"name": exp.name, "scale": scale, "status": "missing"})
+                continue
+            stale = is_stale(result, exp.config(scale))
+            for kind, s in result["summary"].items():
+                runs = [r for r in result["runs"] if r["device_kind"] == kind]
+                missing = [x for x in seeds_for(exp) if x not in s["seeds"]]
+                rows.append({
+                    "name": exp.name, "scale": scale, "device": kind, "seeds": s["seeds"],
+                    "private_mean": s["private_mean"], "private_std": s["private_std"],
+                    "selected_epochs": [r["selected_epoch"] for r in runs],
+                    "train_accuracy": float(np.mean([r["train_accuracy"] for r in runs])),
+                    "wall_time_s": float(np.mean([r["wall_time_s"] for r in runs])),
+                    "status": "stale" if stale else (f"seeds {missing} owed" if missing else "ok"),
+                })
+    return rows
+
+
+def summary_table(rows: list[dict]) -> str:
+    """The rows as a Markdown table."""
+    head = ("| name | scale | device | seeds | PrivateTest mean | std | chosen epochs | train acc | wall time | status |\n"
+            "|---|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for r in rows:
+        if "private_mean" not in r:
+            lines.append(f"| {r['name']} | {r['scale']} | | | | | | | | {r['status']} |")
+            continue
+        std = f"{r['private_std']:.2%}" if r["private_std"] is not None else "-"
+        lines.append(
+            f"| {r['name']} | {r['scale']} | {r['device']} | {','.join(map(str, r['seeds']))} | "
+            f"{r['private_mean']:.2%} | {std} | {','.join(map(str, r['selected_epochs']))} | "
+            f"{r['train_accuracy']:.1%} | {r['wall_time_s'] / 60:.1f} min | {r['status']} |")
+    return "\n".join(lines)

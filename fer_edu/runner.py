@@ -1,0 +1,65 @@
+"""Running named experiments: data checks, checkpoints under runs/, results under results/."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .data import FERData, load_dataset, load_fer2013
+from .experiments import SCALES, Experiment, prepare_data, seeds_for
+from . import results as results_module
+from .results import FULL_SPLITS, git_commit, owed, record_run
+from .train import Runtime, train
+
+
+def check_data_for_scale(data: FERData, scale: str) -> None:
+    """Laptop and paper results must come from the complete FER-2013, never the synthetic faces."""
+    if SCALES[scale].meaningless:
+        return
+    if data.synthetic:
+        raise ValueError(f"--scale {scale} trains reference results on FER-2013 only, not on the synthetic "
+                         "faces: set FER_EDU_DATA (or use --scale smoke)")
+    counts = data.split_counts()
+    if {k: counts.get(k) for k in FULL_SPLITS} != FULL_SPLITS:
+        raise ValueError(f"--scale {scale} needs the complete FER-2013 {FULL_SPLITS}, got {counts}")
+
+
+def results_root(scale: str) -> Path:
+    """Reference results go to results/; smoke runs never touch it."""
+    return results_module.RUNS_DIR / "results" if SCALES[scale].meaningless else results_module.RESULTS_DIR
+
+
+def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[int] | None = None,
+                    owed_only: bool = False, data_path: str | None = None, device: str | None = None,
+                    dry_run: bool = False) -> list[Path] | None:
+    """Train each (experiment, seed) in turn, resuming from checkpoints; returns the results files written."""
+    kind = Runtime.auto(device).device.type
+    commit = git_commit()
+    root = results_root(scale)
+    if owed_only:
+        queue = owed(experiments, scale, kind, root)
+        if seeds is not None:
+            queue = [(e, s) for e, s in queue if s in seeds]
+    else:
+        queue = [(e, s) for e in experiments for s in (seeds if seeds is not None else seeds_for(e))]
+    print(f"{len(queue)} run(s) at scale {scale} on {kind}:")
+    for exp, seed in queue:
+        print(f"  {exp.name} seed {seed}")
+    if dry_run or not queue:
+        return []
+    data = load_fer2013(data_path) if data_path else load_dataset()
+    check_data_for_scale(data, scale)
+    data = prepare_data(data, scale)
+    written = []
+    for i, (exp, seed) in enumerate(queue, 1):
+        cfg = exp.config(scale)
+        ckpt = results_module.RUNS_DIR / "checkpoints" / scale / exp.name / f"seed{seed}-{kind}.pt"
+        print(f"\n[{i}/{len(queue)}] {exp.name} seed {seed} ({exp.description}), scale {scale}", flush=True)
+        started = time.perf_counter()
+        entry = train(cfg, data, seed, checkpoint=ckpt, device=device)
+        path = record_run(exp, scale, cfg, data, entry, root, commit=commit)
+        ckpt.unlink(missing_ok=True)
+        print(f"PrivateTest {entry['private_accuracy']:.2%} (epoch {entry['selected_epoch']} chosen on PublicTest), "
+              f"{time.perf_counter() - started:.0f} s -> {path}", flush=True)
+        written.append(path)
+    return written

@@ -1,0 +1,95 @@
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from fer_edu.experiments import REGISTRY, SCALES, default_scale, prepare_data, resolve, seeds_for
+from fer_edu.data import synthetic_faces
+from fer_edu.results import RESULTS_DIR, FULL_SPLITS, is_stale, owed
+from fer_edu.runner import check_data_for_scale
+from fer_edu.train import TrainConfig
+
+REQUIRED = ["vgg19", "vgg11", "vgg11_lstm", "vgg11_lstm_dropout", "final", "additive_attention", "vgg19_lstm",
+            "focal_alpha0.01", "focal_alpha0.1", "focal_alpha0.25", "focal_alpha0.3", "focal_vector",
+            "focal_dynamic", "weighted_ce", "balanced_sampling", "opt_sgd", "opt_adam", "t1_sgd_momentum"]
+
+
+def test_registry_has_every_named_run():
+    assert set(REQUIRED) <= set(REGISTRY)
+    assert len(resolve("table1")) == 6  # + final = the seven rows of Table 1
+    assert len(resolve("sweeps")) == 16
+    for name in REGISTRY:
+        for scale in SCALES:
+            REGISTRY[name].config(scale)  # every config is valid
+
+
+def test_final_is_table1_row3_and_the_laptop_mapping():
+    paper = REGISTRY["final"].config("paper")
+    assert (paper.width, paper.batch_size, paper.lr, paper.weight_decay, paper.schedule, paper.optimizer) == (
+        1.0, 32, 1e-4, 1e-3, "constant", "adamw")
+    laptop = REGISTRY["final"].config("laptop")
+    assert laptop.lr == pytest.approx(3e-3) and laptop.schedule == "onecycle" and laptop.width == 0.25
+    assert REGISTRY["t1_adamw_lr1e-2_wd1e-3"].config("laptop").lr == pytest.approx(0.3)
+
+
+def test_seeds_and_groups():
+    assert seeds_for(REGISTRY["final"]) == (0, 1, 2)
+    assert seeds_for(REGISTRY["sweep_adam_x2"]) == (0,)
+    with pytest.raises(ValueError, match="unknown experiment or group"):
+        resolve("nope")
+
+
+def test_default_scale(monkeypatch):
+    monkeypatch.setenv("FER_EDU_SCALE", "laptop")
+    assert default_scale() == "laptop"
+    monkeypatch.setenv("FER_EDU_SCALE", "huge")
+    with pytest.raises(ValueError, match="FER_EDU_SCALE"):
+        default_scale()
+
+
+def test_staleness():
+    cfg = REGISTRY["final"].config("laptop")
+    result = {"config": cfg.to_dict()}
+    assert not is_stale(result, cfg)
+    assert is_stale(result, replace(cfg, lr=1e-3))
+    old = {"config": {k: v for k, v in cfg.to_dict().items() if k != "tta_flip"}}
+    assert not is_stale(old, cfg)  # a new field at its default changes nothing
+    assert is_stale(old, replace(cfg, tta_flip=True))
+
+
+def test_owed_lists_missing_seeds(tmp_path):
+    exp = REGISTRY["final"]
+    assert owed([exp], "laptop", "cpu", tmp_path) == [(exp, 0), (exp, 1), (exp, 2)]
+    path = tmp_path / "laptop" / "final.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"config": exp.config("laptop").to_dict(), "runs": [{"seed": 1, "device_kind": "cpu"}]}))
+    assert owed([exp], "laptop", "cpu", tmp_path) == [(exp, 0), (exp, 2)]
+
+
+def test_reference_scales_refuse_synthetic_and_partial_data():
+    data = synthetic_faces(50, 10, 10)
+    check_data_for_scale(data, "smoke")
+    with pytest.raises(ValueError, match="not on the synthetic faces"):
+        check_data_for_scale(data, "laptop")
+    real_looking = data.subset(slice(None))
+    real_looking.info["synthetic"] = False
+    with pytest.raises(ValueError, match="complete FER-2013"):
+        check_data_for_scale(real_looking, "paper")
+
+
+def test_smoke_subset():
+    data = prepare_data(synthetic_faces(600, 300, 300), "smoke")
+    assert data.split_counts() == {"Training": 512, "PublicTest": 256, "PrivateTest": 256}
+
+
+def test_committed_results_are_fresh_and_on_full_fer2013():
+    files = sorted(RESULTS_DIR.glob("*/*.json"))
+    for path in files:
+        result = json.loads(path.read_text())
+        name, scale = result["name"], result["scale"]
+        assert path.parent.name == scale and path.stem == name
+        assert name in REGISTRY, f"{path}: not in the registry"
+        assert not is_stale(result, REGISTRY[name].config(scale)), f"{path}: stale, re-run with run --owed"
+        assert result["data"]["split_counts"] == FULL_SPLITS and not result["data"]["synthetic"], path
+        assert all(r["commit"] for r in result["runs"]), path

@@ -1,0 +1,29 @@
+import numpy as np
+import pytest
+
+from fer_edu.metrics import bootstrap_difference, confusion_matrix, mcnemar, scores, standard_error
+
+
+def test_scores_by_hand():
+    y = np.array([0, 0, 1, 1, 2, 2])
+    p = np.array([0, 1, 1, 1, 2, 0])
+    s = scores(y, p)
+    assert s["accuracy"] == pytest.approx(4 / 6)
+    assert s["recall"][:3] == pytest.approx([0.5, 1.0, 0.5])
+    assert s["precision"][:3] == pytest.approx([0.5, 2 / 3, 1.0])
+    assert np.array(s["confusion"])[0, 1] == 1 and confusion_matrix(y, p).sum() == 6
+
+
+def test_standard_error_on_privatetest():
+    assert standard_error(0.65, 3589) == pytest.approx(0.00796, abs=1e-4)
+
+
+def test_mcnemar_and_bootstrap():
+    a = np.array([1] * 60 + [0] * 40, bool)
+    b = a.copy()
+    assert mcnemar(a, b)["p_value"] == 1.0
+    b[:20] = False  # b misses 20 that a gets
+    r = mcnemar(a, b)
+    assert r["only_a"] == 20 and r["only_b"] == 0 and r["p_value"] < 1e-5
+    d = bootstrap_difference(a, b)
+    assert d["difference"] == pytest.approx(0.2) and d["low"] > 0

@@ -97,13 +97,15 @@ def _step_fn(model, optimizer, rt: Runtime | None):
     return step
 
 
-def engine_throughput(data: FERData, width: float, batch: int, steps: int, warmup: int, device: str | None) -> float:
-    """Training images per second of this engine."""
+def engine_throughput(data: FERData, width: float, batch: int, steps: int, warmup: int, device: str | None,
+                      compile_model: bool = False) -> float:
+    """Training images per second of this engine (optionally with ``torch.compile``)."""
     rt = Runtime.auto(device)
     x, y = split_tensors(data, "Training", rt.device)
     torch.manual_seed(0)
     model = build_model("vgg11_lstm_attention", width).to(rt.device).to(memory_format=torch.channels_last).train()
-    step = _step_fn(model, torch.optim.AdamW(model.parameters(), 1e-4, weight_decay=1e-3), rt)
+    optimizer = torch.optim.AdamW(model.parameters(), 1e-4, weight_decay=1e-3)
+    step = _step_fn(torch.compile(model) if compile_model else model, optimizer, rt)
     gen = torch.Generator(device=rt.device).manual_seed(0)
     order = torch.randperm(len(y), device=rt.device)
     for i in range(warmup + steps):
@@ -147,7 +149,8 @@ def seed_style_throughput(folder: Path, width: float, batch: int, steps: int, wa
 
 
 def run_bench(data: FERData, source: Path | None, *, steps: int = 60, warmup: int = 10, device: str | None = None,
-              settings: list[tuple[float, int]] | None = None, out: Path | None = None) -> dict:
+              settings: list[tuple[float, int]] | None = None, out: Path | None = None,
+              with_compile: bool = True) -> dict:
     """Measure both loops at each (width, batch); write ``results/bench-<device>.json``."""
     from .experiments import SCALES
 
@@ -166,9 +169,20 @@ def run_bench(data: FERData, source: Path | None, *, steps: int = 60, warmup: in
             print(f"  seed-style {seed:.0f} img/s: ratio {engine / seed:.2f}x", flush=True)
             rows.append({"model": "final (vgg11_lstm_attention)", "width": width, "batch_size": batch,
                          "engine_img_per_s": engine, "seed_style_img_per_s": seed, "ratio": engine / seed})
+        # torch.compile at the laptop setting: kept only if it pays (dynamo breaks its graph at nn.LSTM).
+        compile_row: dict = {"skipped": True}
+        if with_compile:
+            print(f"width {laptop.width}, batch {laptop.batch_size}: engine + torch.compile ...", flush=True)
+            try:
+                compiled = engine_throughput(data, laptop.width, laptop.batch_size, steps, warmup, device, True)
+                compile_row = {"width": laptop.width, "batch_size": laptop.batch_size, "img_per_s": compiled,
+                               "vs_eager": compiled / rows[-1]["engine_img_per_s"]}
+                print(f"  compiled {compiled:.0f} img/s ({compile_row['vs_eager']:.2f}x eager)", flush=True)
+            except Exception as exc:  # a compiler toolchain problem must not lose the other figures
+                compile_row = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     result = {
         "what": "training images per second, final model, engine vs ImageFolder+PIL+DataLoader fp32 loop",
-        "steps": steps, "warmup": warmup, "loader_workers": workers, "rows": rows,
+        "steps": steps, "warmup": warmup, "loader_workers": workers, "rows": rows, "torch_compile": compile_row,
         "paused_background_runs": len(paused), "load_average": list(os.getloadavg()),
         "synthetic_data": data.synthetic, "commit": git_commit(), "versions": versions(), **rt.describe(),
     }

@@ -46,17 +46,22 @@ def cmd_data_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .experiments import SMOKE_NOTICE, default_scale, resolve
-    from .runner import run_experiments
+    from .experiments import SMOKE_NOTICE, default_scale
+    from .results import experiments_for
+    from .runner import results_root, run_experiments
 
     scale = args.scale or default_scale()
     names = args.names or ["all"]
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     if scale == "smoke":
         print(f"*** {SMOKE_NOTICE} ***")
-    done = run_experiments(resolve(names), scale, seeds=seeds, owed_only=args.owed, data_path=args.data,
-                           device=args.device, dry_run=args.dry_run)
-    return 0 if done is not None else 1
+    while True:
+        # With --owed, finished sweeps can make tuned_* runs owed: look again until nothing is left.
+        experiments = experiments_for(names, scale, results_root(scale))
+        written = run_experiments(experiments, scale, seeds=seeds, owed_only=args.owed, data_path=args.data,
+                                  device=args.device, dry_run=args.dry_run)
+        if not (args.owed and written):
+            return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -39,3 +39,63 @@ def sample_grid(data: FERData, per_class: int = 8, split: str | None = "Training
     add_banner(fig, data)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
+
+
+def class_distribution(data: FERData) -> plt.Figure:
+    """Images per class in each split (the paper's Figure 2, for all three splits)."""
+    counts = data.counts()
+    splits = [s for s in ("Training", "PublicTest", "PrivateTest") if s in counts]
+    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 3.2), squeeze=False)
+    for ax, split in zip(axes[0], splits):
+        values = [counts[split][c] for c in CLASSES]
+        bars = ax.bar(CLASSES, values, color=plt.cm.tab10(np.arange(len(CLASSES))))
+        ax.bar_label(bars, labels=[f"{v:,}" for v in values], fontsize=7)
+        ax.set_title(f"{split} ({counts[split]['total']:,} images)")
+        ax.tick_params(axis="x", rotation=45)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0, 0].set_ylabel("images")
+    add_banner(fig, data)
+    fig.tight_layout(rect=(0, 0, 1, 0.93 if data.synthetic else 1))
+    return fig
+
+
+def face_row(images, titles: list[str], data: FERData | None = None, suptitle: str | None = None,
+             size: float = 1.3) -> plt.Figure:
+    """A row of faces with a title under each (e.g. duplicates, blank images, augmentations)."""
+    n = max(len(images), 1)
+    fig, axes = plt.subplots(1, n, figsize=(size * n, size + 0.6), squeeze=False)
+    for ax, img, title in zip(axes[0], images, titles):
+        ax.imshow(np.asarray(img), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title, fontsize=7)
+        ax.axis("off")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    if data is not None:
+        add_banner(fig, data)
+    fig.tight_layout()
+    return fig
+
+
+def augmentation_grid(images, aug, n_draws: int = 5, seed: int = 0, data: FERData | None = None) -> plt.Figure:
+    """Each face (a row) and ``n_draws`` random augmentations of it, as the network sees them."""
+    import torch
+
+    from .data import augment
+
+    x = torch.as_tensor(np.asarray(images))
+    g = torch.Generator().manual_seed(seed)
+    draws = [augment(x, aug, g)[:, 0].numpy() for _ in range(n_draws)]
+    fig, axes = plt.subplots(len(x), n_draws + 1, figsize=(1.2 * (n_draws + 1), 1.25 * len(x)), squeeze=False)
+    for r in range(len(x)):
+        axes[r, 0].imshow(x[r], cmap="gray", vmin=0, vmax=255)
+        for c in range(n_draws):
+            axes[r, c + 1].imshow(draws[c][r], cmap="gray", vmin=-1, vmax=1)
+    for ax in axes.flat:
+        ax.axis("off")
+    axes[0, 0].set_title("original", fontsize=8)
+    for c in range(n_draws):
+        axes[0, c + 1].set_title(f"draw {c + 1}", fontsize=8)
+    if data is not None:
+        add_banner(fig, data)
+    fig.tight_layout()
+    return fig

@@ -173,3 +173,66 @@ def summary_table(rows: list[dict]) -> str:
             f"{r['private_mean']:.2%} | {std} | {','.join(map(str, r['selected_epochs']))} | "
             f"{r['train_accuracy']:.1%} | {r['wall_time_s'] / 60:.1f} min | {r['status']} |")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- tuned learning rates
+
+SWEEP_BASES = {"sgd": "opt_sgd", "sgd_momentum": "t1_sgd_momentum", "adam": "opt_adam", "adamw": "final"}
+SWEEP_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def sweep_choice(label: str, scale: str, root: Path | None = None) -> dict | None:
+    """The learning-rate multiplier with the best seed-0 PublicTest accuracy, or None while a sweep point is owed.
+
+    Chosen on PublicTest only; PrivateTest never enters the choice.
+    """
+    from .experiments import REGISTRY
+
+    public = {}
+    for m in SWEEP_MULTIPLIERS:
+        name = SWEEP_BASES[label] if m == 1.0 else f"sweep_{label}_x{m:g}"
+        result = load_result(name, scale, root)
+        if result is None or is_stale(result, REGISTRY[name].config(scale)):
+            return None
+        seed0 = [r for r in result["runs"] if r["seed"] == 0]
+        if not seed0:
+            return None
+        public[m] = seed0[0]["public_accuracy"]
+    best = max(SWEEP_MULTIPLIERS, key=lambda m: (public[m], -abs(np.log(m))))  # ties: closest to the paper's rate
+    return {"multiplier": best, "public_accuracy": public}
+
+
+def tuned_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
+    """``tuned_<optimizer>``: each optimizer at its PublicTest-chosen learning rate, seeds 0-2 (once its sweep is done)."""
+    from dataclasses import replace
+
+    from .experiments import REGISTRY
+
+    out = []
+    for label, base in SWEEP_BASES.items():
+        choice = sweep_choice(label, scale, root)
+        if choice is not None:
+            exp = REGISTRY[base]
+            out.append(replace(exp, name=f"tuned_{label}", group="tuned", lr_multiplier=choice["multiplier"],
+                               description=f"{exp.description}; learning rate x{choice['multiplier']:g}, "
+                                           "chosen on PublicTest from the sweep"))
+    return out
+
+
+def experiments_for(names: list[str], scale: str, root: Path | None = None) -> list[Experiment]:
+    """Registry names and groups, plus ``tuned``/``tuned_<opt>`` (and ``all``, which includes them) from the sweeps."""
+    from .experiments import resolve
+
+    tuned = {x.name: x for x in tuned_experiments(scale, root)}
+    out: list[Experiment] = []
+    for n in names:
+        if n == "tuned":
+            found = list(tuned.values())
+        elif n.startswith("tuned_"):
+            if n not in tuned:
+                raise ValueError(f"{n}: its learning-rate sweep is not complete yet at scale {scale}")
+            found = [tuned[n]]
+        else:
+            found = resolve(n) + (list(tuned.values()) if n == "all" else [])
+        out += [x for x in found if x not in out]
+    return out

@@ -65,3 +65,22 @@ def test_results_summary_lists_missing(capsys, tmp_path, monkeypatch):
     assert main(["results", "--markdown", str(tmp_path / "summary.md")]) == 0
     assert "| final | laptop |" in capsys.readouterr().out
     assert "missing" in (tmp_path / "summary.md").read_text()
+
+
+def test_bench_writes_both_loops(tmp_path, monkeypatch):
+    import json
+
+    from fer_edu import bench, results
+    from fer_edu.data import synthetic_faces
+
+    monkeypatch.setattr(bench, "RUNS_DIR", tmp_path / "runs")
+    data = synthetic_faces(160, 10, 10)
+    out = tmp_path / "bench.json"
+    result = bench.run_bench(data, None, steps=2, warmup=1, device="cpu", settings=[(0.125, 16)], out=out,
+                             with_compile=False)
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["engine_img_per_s"] > 0 and row["seed_style_img_per_s"] > 0
+    assert row["ratio"] == pytest.approx(row["engine_img_per_s"] / row["seed_style_img_per_s"])
+    assert "torch_compile" in result and result["synthetic_data"]
+    # the seed-style loop read JPEG class folders
+    assert len(list((tmp_path / "runs" / "bench" / "images" / "train").rglob("*.jpg"))) == 160

@@ -6,7 +6,7 @@ import pytest
 
 from fer_edu.experiments import REGISTRY, SCALES, default_scale, prepare_data, resolve, seeds_for
 from fer_edu.data import synthetic_faces
-from fer_edu.results import RESULTS_DIR, FULL_SPLITS, is_stale, owed
+from fer_edu.results import FULL_SPLITS, RESULTS_DIR, experiments_for, is_stale, owed, record_run, sweep_choice
 from fer_edu.runner import check_data_for_scale
 from fer_edu.train import TrainConfig
 
@@ -89,7 +89,32 @@ def test_committed_results_are_fresh_and_on_full_fer2013():
         result = json.loads(path.read_text())
         name, scale = result["name"], result["scale"]
         assert path.parent.name == scale and path.stem == name
-        assert name in REGISTRY, f"{path}: not in the registry"
-        assert not is_stale(result, REGISTRY[name].config(scale)), f"{path}: stale, re-run with run --owed"
+        known = {x.name: x for x in experiments_for(["all"], scale)}
+        assert name in known, f"{path}: not in the registry"
+        assert not is_stale(result, known[name].config(scale)), f"{path}: stale, re-run with run --owed"
         assert result["data"]["split_counts"] == FULL_SPLITS and not result["data"]["synthetic"], path
         assert all(r["commit"] for r in result["runs"]), path
+
+
+def test_tuned_rate_is_chosen_on_publictest_only(tmp_path):
+    data = synthetic_faces(20, 5, 5)
+    data.info["sha256"] = "x"
+    assert sweep_choice("adam", "laptop", tmp_path) is None
+    assert not [x for x in experiments_for(["all"], "laptop", tmp_path) if x.group == "tuned"]
+    # PublicTest best at x2, PrivateTest best at x4: the choice must follow PublicTest.
+    for m, public, private in [(0.25, .50, .50), (0.5, .55, .55), (1.0, .58, .58), (2.0, .60, .59), (4.0, .57, .70)]:
+        name = "opt_adam" if m == 1.0 else f"sweep_adam_x{m:g}"
+        exp = REGISTRY[name]
+        entry = {"seed": 0, "device_kind": "cpu", "public_accuracy": public, "private_accuracy": private}
+        record_run(exp, "laptop", exp.config("laptop"), data, entry, tmp_path, commit="abc")
+    assert sweep_choice("adam", "laptop", tmp_path)["multiplier"] == 2.0
+    (tuned,) = experiments_for(["tuned"], "laptop", tmp_path)
+    assert tuned.name == "tuned_adam" and tuned.config("laptop").lr == pytest.approx(REGISTRY["opt_adam"].config("laptop").lr * 2)
+    assert (tuned, 0) in owed([tuned], "laptop", "cpu", tmp_path)
+
+
+def test_results_page_matches_results():
+    from fer_edu.results import summary_rows, summary_table
+
+    page = (Path(__file__).resolve().parents[1] / "book" / "results.md").read_text()
+    assert summary_table(summary_rows()) in page, "book/results.md is stale: run make notebooks"

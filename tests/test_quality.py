@@ -30,3 +30,11 @@ def test_report_counts_groups_cross_split_conflicts_and_blanks():
 def test_drop_test_duplicates_removes_only_training_copies():
     kept = drop_test_duplicates(_toy())
     assert list(kept.source_ids) == ["img0", "img1", "img3", "img4", "img5"]
+
+
+def test_conflicting_groups_and_blanks():
+    from fer_edu.data import blank_images, conflicting_groups
+
+    groups = conflicting_groups(_toy())
+    assert [list(g) for g in groups] == [[2, 3]]
+    assert list(blank_images(_toy())) == [5]

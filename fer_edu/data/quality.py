@@ -53,18 +53,25 @@ def pixel_hashes(data: FERData) -> np.ndarray:
     return np.array([hashlib.blake2b(im.tobytes(), digest_size=16).digest() for im in data.images], dtype="S16")
 
 
+def duplicate_groups(keys: np.ndarray) -> list[np.ndarray]:
+    """Indices of the images in each group of equal ``keys`` that has more than one member."""
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    members_of = np.split(np.argsort(inverse, kind="stable"), np.cumsum(counts)[:-1])
+    return [m for m in members_of if len(m) > 1]
+
+
 def duplicate_stats(keys: np.ndarray, data: FERData) -> DuplicateStats:
     """Count the groups of equal ``keys`` and how many cross splits or disagree on the label."""
-    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    in_group = counts[inverse] > 1
-    groups = np.unique(inverse[in_group])
-    cross = conflicting = 0
-    members_of = np.split(np.argsort(inverse, kind="stable"), np.cumsum(counts)[:-1])
-    for g in groups:
-        members = members_of[g]
-        cross += len(set(data.splits[members])) > 1
-        conflicting += len(set(data.labels[members])) > 1
-    return DuplicateStats(len(keys), len(counts), len(groups), int(in_group.sum()), int(cross), int(conflicting))
+    groups = duplicate_groups(keys)
+    cross = sum(len(set(data.splits[g])) > 1 for g in groups)
+    conflicting = sum(len(set(data.labels[g])) > 1 for g in groups)
+    return DuplicateStats(len(keys), len(np.unique(keys)), len(groups), int(sum(len(g) for g in groups)),
+                          int(cross), int(conflicting))
+
+
+def conflicting_groups(data: FERData) -> list[np.ndarray]:
+    """Groups of pixel-identical images that carry different labels."""
+    return [g for g in duplicate_groups(pixel_hashes(data)) if len(set(data.labels[g])) > 1]
 
 
 def blank_images(data: FERData, threshold: float = BLANK_STD) -> np.ndarray:

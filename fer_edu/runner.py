@@ -10,6 +10,7 @@ from .experiments import SCALES, Experiment, prepare_data, seeds_for
 from . import results as results_module
 from .results import FULL_SPLITS, git_commit, owed, record_run
 from .train import Runtime, train
+from .weights import save_weights
 
 
 def check_data_for_scale(data: FERData, scale: str) -> None:
@@ -58,6 +59,10 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
         started = time.perf_counter()
         entry = train(cfg, data, seed, checkpoint=ckpt, device=device)
         path = record_run(exp, scale, cfg, data, entry, root, commit=commit)
+        # The chosen weights stay on this machine (runs/ is git-ignored) for demos and explanations.
+        save_weights(entry["model_state"], results_module.RUNS_DIR / "models" / scale / exp.name / f"seed{seed}.safetensors",
+                     architecture=cfg.architecture, width=cfg.width, name=exp.name, scale=scale, seed=seed,
+                     private_accuracy=entry["private_accuracy"], commit=commit)
         ckpt.unlink(missing_ok=True)
         print(f"PrivateTest {entry['private_accuracy']:.2%} (epoch {entry['selected_epoch']} chosen on PublicTest), "
               f"{time.perf_counter() - started:.0f} s -> {path}", flush=True)

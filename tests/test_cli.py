@@ -53,6 +53,7 @@ def test_smoke_run_writes_runs_not_results(tmp_path, monkeypatch, capsys):
     assert written["summary"]["cpu"]["n"] == 1 and written["runs"][0]["commit"]
     assert not (tmp_path / "results").exists()
     assert not list((tmp_path / "runs" / "checkpoints").rglob("*.pt"))  # removed once the result is written
+    assert (tmp_path / "runs" / "models" / "smoke" / "final" / "seed0.safetensors").exists()
     # --owed now finds nothing to do for seed 0
     assert main(["run", "final", "--scale", "smoke", "--seeds", "0", "--owed"]) == 0
     assert "0 run(s)" in capsys.readouterr().out

@@ -99,3 +99,46 @@ def augmentation_grid(images, aug, n_draws: int = 5, seed: int = 0, data: FERDat
         add_banner(fig, data)
     fig.tight_layout()
     return fig
+
+
+def training_curves(result: dict, title: str | None = None) -> plt.Figure:
+    """Loss and accuracy per epoch, training (augmented) and PublicTest, one line per seed (Figures 7-8)."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.4))
+    for run in result["runs"]:
+        h = run["history"]
+        epochs = [e["epoch"] for e in h]
+        label = f"seed {run['seed']}"
+        ax_loss.plot(epochs, [e["train_loss"] for e in h], color="tab:blue", alpha=0.7, label=f"train, {label}")
+        ax_loss.plot(epochs, [e["public_loss"] for e in h], color="tab:orange", alpha=0.7, label=f"PublicTest, {label}")
+        ax_acc.plot(epochs, [e["train_accuracy"] for e in h], color="tab:blue", alpha=0.7)
+        ax_acc.plot(epochs, [e["public_accuracy"] for e in h], color="tab:orange", alpha=0.7)
+        ax_acc.axvline(run["selected_epoch"], color="grey", lw=0.6, ls=":")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy (dotted: epoch chosen on PublicTest)")
+    ax_acc.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    handles, labels = ax_loss.get_legend_handles_labels()
+    ax_loss.legend(handles[:2], ["train (augmented)", "PublicTest"], fontsize=8)
+    for ax in (ax_loss, ax_acc):
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.suptitle(title or f"{result['name']}, {result['scale']} scale, seeds "
+                 f"{', '.join(str(r['seed']) for r in result['runs'])}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrix_plot(result: dict, ax: plt.Axes | None = None, title: str | None = None) -> plt.Figure:
+    """PrivateTest confusion matrix summed over seeds, each row normalised to the true class's recall."""
+    import seaborn as sns
+
+    m = np.sum([np.array(r["private"]["confusion"]) for r in result["runs"]], axis=0).astype(float)
+    rows = m / m.sum(1, keepdims=True).clip(min=1)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    else:
+        fig = ax.figure
+    sns.heatmap(rows, annot=True, fmt=".0%", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax,
+                xticklabels=CLASSES, yticklabels=CLASSES, annot_kws={"fontsize": 7})
+    ax.set(xlabel="predicted", ylabel="true")
+    ax.set_title(title or f"{result['name']}, {result['scale']} scale, PrivateTest", fontsize=9)
+    fig.tight_layout()
+    return fig

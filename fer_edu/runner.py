@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .data import FERData, load_dataset, load_fer2013
+from .data import BANNER, FERData, load_dataset, load_fer2013
 from .experiments import SCALES, Experiment, prepare_data, seeds_for
 from . import results as results_module
 from .results import FULL_SPLITS, git_commit, owed, record_run
@@ -25,18 +25,20 @@ def check_data_for_scale(data: FERData, scale: str) -> None:
         raise ValueError(f"--scale {scale} needs the complete FER-2013 {FULL_SPLITS}, got {counts}")
 
 
-def results_root(scale: str) -> Path:
-    """Reference results go to results/; smoke runs never touch it."""
-    return results_module.RUNS_DIR / "results" if SCALES[scale].meaningless else results_module.RESULTS_DIR
+def results_root(scale: str, reader: bool = False) -> Path:
+    """Reference results go to results/; smoke runs and a reader's own runs never touch it."""
+    if reader or SCALES[scale].meaningless:
+        return results_module.RUNS_DIR / "results"
+    return results_module.RESULTS_DIR
 
 
 def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[int] | None = None,
                     owed_only: bool = False, data_path: str | None = None, device: str | None = None,
-                    dry_run: bool = False) -> list[Path] | None:
+                    dry_run: bool = False, reader: bool = False) -> list[Path] | None:
     """Train each (experiment, seed) in turn, resuming from checkpoints; returns the results files written."""
     kind = Runtime.auto(device).device.type
     commit = git_commit()
-    root = results_root(scale)
+    root = results_root(scale, reader)
     if owed_only:
         queue = owed(experiments, scale, kind, root)
         if seeds is not None:
@@ -49,7 +51,10 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
     if dry_run or not queue:
         return []
     data = load_fer2013(data_path) if data_path else load_dataset()
-    check_data_for_scale(data, scale)
+    if data.synthetic:
+        print(f"*** {BANNER} ***")
+    if not reader:
+        check_data_for_scale(data, scale)
     data = prepare_data(data, scale)
     written = []
     for i, (exp, seed) in enumerate(queue, 1):
@@ -68,3 +73,21 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
               f"{time.perf_counter() - started:.0f} s -> {path}", flush=True)
         written.append(path)
     return written
+
+
+def train_yourself(name: str, scale: str | None = None, seed: int = 0) -> dict:
+    """A reader's own run of a named experiment (the notebooks' "train it yourself" cells).
+
+    Trains at ``scale`` (default: ``$FER_EDU_SCALE``, else paper with a GPU, laptop without) on
+    FER-2013 if it is found, else on the synthetic faces, and writes under ``runs/`` only, so a
+    reader's run never replaces a committed result. Returns the results dict.
+    """
+    import json
+
+    from .experiments import REGISTRY, SMOKE_NOTICE, default_scale
+
+    scale = scale or default_scale()
+    if SCALES[scale].meaningless:
+        print(f"*** {SMOKE_NOTICE} ***")
+    (path,) = run_experiments([REGISTRY[name]], scale, seeds=[seed], reader=True)
+    return json.loads(path.read_text())

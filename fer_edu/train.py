@@ -181,7 +181,9 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, rt: R
     probs = predict(model, images, rt, tta_flip=tta_flip)
     y = labels.cpu()
     loss = nn.functional.nll_loss(probs.clamp_min(1e-12).log(), y).item()
-    return {"loss": loss, **scores(y.numpy(), probs.argmax(1).numpy())}
+    predicted = probs.argmax(1).numpy()
+    # One digit per image, in the split's order: what paired tests (McNemar, bootstrap) between models need.
+    return {"loss": loss, **scores(y.numpy(), predicted), "predictions": "".join(map(str, predicted.tolist()))}
 
 
 def _atomic_save(obj, path: Path) -> None:

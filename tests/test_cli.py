@@ -85,3 +85,14 @@ def test_bench_writes_both_loops(tmp_path, monkeypatch):
     assert "torch_compile" in result and result["synthetic_data"]
     # the seed-style loop read JPEG class folders
     assert len(list((tmp_path / "runs" / "bench" / "images" / "train").rglob("*.jpg"))) == 160
+
+
+def test_train_yourself_never_writes_results(tmp_path, monkeypatch):
+    from fer_edu import results
+    from fer_edu.runner import train_yourself
+
+    monkeypatch.setattr(results, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    result = train_yourself("vgg11", "smoke", seed=0)
+    assert result["name"] == "vgg11" and result["meaningless"] and len(result["runs"]) == 1
+    assert not (tmp_path / "results").exists()

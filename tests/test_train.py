@@ -35,6 +35,7 @@ def test_every_path_trains_and_reports(tiny, kw):
     assert 1 <= r["selected_epoch"] <= 2 and len(r["history"]) == 2
     assert 0 <= r["private_accuracy"] <= 1 and len(r["private"]["recall"]) == 7
     assert sum(map(sum, r["private"]["confusion"])) == 48
+    assert len(r["private"]["predictions"]) == 48 and set(r["private"]["predictions"]) <= set("0123456")
     h = r["history"][-1]
     assert set(h) >= {"train_loss", "train_accuracy", "public_loss", "public_accuracy", "lr"}
     # the chosen epoch is the best on PublicTest

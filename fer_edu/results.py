@@ -236,3 +236,63 @@ def experiments_for(names: list[str], scale: str, root: Path | None = None) -> l
             found = resolve(n) + (list(tuned.values()) if n == "all" else [])
         out += [x for x in found if x not in out]
     return out
+
+
+# --------------------------------------------------------------------------- for the book
+
+NOT_YET_RUN = "not yet run"
+
+
+def accuracy_text(name: str, scale: str = "laptop", root: Path | None = None, device: str = "cpu") -> str:
+    """``"62.6 % ± 0.2 (seeds 0, 1, 2)"``, or ``"not yet run"``: what the book's prose glues."""
+    result = load_result(name, scale, root)
+    if result is None or device not in result["summary"]:
+        return NOT_YET_RUN
+    s = result["summary"][device]
+    spread = f" ± {100 * s['private_std']:.1f}" if s["private_std"] is not None else ""
+    return f"{100 * s['private_mean']:.1f} %{spread} (seed{'s' if s['n'] > 1 else ''} {', '.join(map(str, s['seeds']))})"
+
+
+def comparison(names: list[str], scale: str = "laptop", root: Path | None = None, device: str = "cpu"):
+    """A table of experiments: PrivateTest mean and spread over seeds, each seed, train accuracy, chosen epochs."""
+    import pandas as pd
+
+    from .experiments import REGISTRY
+
+    rows = []
+    for name in names:
+        result = load_result(name, scale, root)
+        row = {"name": name, "description": REGISTRY[name].description if name in REGISTRY else ""}
+        if result is None or device not in result["summary"]:
+            rows.append({**row, "PrivateTest": NOT_YET_RUN})
+            continue
+        runs = [r for r in result["runs"] if r["device_kind"] == device]
+        s = result["summary"][device]
+        rows.append({
+            **row,
+            "PrivateTest": f"{100 * s['private_mean']:.2f} %",
+            "std over seeds": f"{100 * s['private_std']:.2f}" if s["private_std"] is not None else "-",
+            "per seed": " / ".join(f"{100 * r['private_accuracy']:.1f}" for r in runs),
+            "train (no aug.)": f"{100 * np.mean([r['train_accuracy'] for r in runs]):.1f} %",
+            "chosen epochs": ", ".join(str(r["selected_epoch"]) for r in runs),
+            "parameters": f"{runs[0]['parameters']:,}",
+        })
+    return pd.DataFrame(rows).set_index("name").fillna("")
+
+
+def per_class_recall(names: list[str], scale: str = "laptop", root: Path | None = None, device: str = "cpu"):
+    """PrivateTest recall per class (mean over seeds), one column per experiment that has results."""
+    import pandas as pd
+
+    from .data import CLASSES
+
+    cols = {}
+    for name in names:
+        result = load_result(name, scale, root)
+        if result is None:
+            continue
+        runs = [r for r in result["runs"] if r["device_kind"] == device]
+        if runs:
+            recall = np.mean([r["private"]["recall"] for r in runs], axis=0)
+            cols[name] = [f"{100 * v:.1f} %" for v in recall]
+    return pd.DataFrame(cols, index=list(CLASSES))

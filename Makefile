@@ -31,11 +31,11 @@ book: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# Re-execute every notebook in place and rewrite the results summary page: run after results change,
+# Re-execute every notebook in place ("train it yourself" cells at smoke scale) and rewrite the results summary page: run after results change,
 # and commit both with the results (nbval compares the committed outputs with results/).
 notebooks: $(STAMP)
 	$(PY) -m fer_edu results --markdown book/results.md >/dev/null
-	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 notebooks/*.ipynb
+	FER_EDU_SCALE=smoke $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=1800 notebooks/*.ipynb
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

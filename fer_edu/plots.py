@@ -142,3 +142,25 @@ def confusion_matrix_plot(result: dict, ax: plt.Axes | None = None, title: str |
     ax.set_title(title or f"{result['name']}, {result['scale']} scale, PrivateTest", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def attention_on_faces(images, weights, titles: list[str], data: FERData | None = None) -> plt.Figure:
+    """Faces with the attention weight of each of their 48 rows drawn as a bar beside it.
+
+    The dotted line is uniform attention (1/48 per row); a bar twice as long is twice that weight.
+    """
+    n = len(images)
+    fig, axes = plt.subplots(1, n, figsize=(1.9 * n, 2.3), squeeze=False)
+    rows = np.arange(48)
+    for ax, img, w, title in zip(axes[0], images, np.asarray(weights), titles):
+        ax.imshow(np.asarray(img), cmap="gray", vmin=0, vmax=255, extent=(0, 48, 48, 0))
+        bar = w * 48 * 4  # uniform attention (1/48 per row) is a 4-pixel bar
+        ax.barh(rows + 0.5, bar, left=48, height=1.0, color="tab:orange")
+        ax.axvline(52, color="black", lw=0.6, ls=":")  # the uniform weight
+        ax.set_xlim(0, 48 + max(16.0, float(bar.max()) + 1))
+        ax.set_title(title, fontsize=7)
+        ax.axis("off")
+    if data is not None:
+        add_banner(fig, data)
+    fig.tight_layout()
+    return fig

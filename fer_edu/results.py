@@ -257,12 +257,10 @@ def comparison(names: list[str], scale: str = "laptop", root: Path | None = None
     """A table of experiments: PrivateTest mean and spread over seeds, each seed, train accuracy, chosen epochs."""
     import pandas as pd
 
-    from .experiments import REGISTRY
-
     rows = []
     for name in names:
         result = load_result(name, scale, root)
-        row = {"name": name, "description": REGISTRY[name].description if name in REGISTRY else ""}
+        row = {"name": name}
         if result is None or device not in result["summary"]:
             rows.append({**row, "PrivateTest": NOT_YET_RUN})
             continue

@@ -118,3 +118,20 @@ def test_results_page_matches_results():
 
     page = (Path(__file__).resolve().parents[1] / "book" / "results.md").read_text()
     assert summary_table(summary_rows()) in page, "book/results.md is stale: run make notebooks"
+
+
+def test_book_helpers_read_results_or_say_not_yet_run(tmp_path):
+    from fer_edu.results import accuracy_text, comparison, per_class_recall
+
+    assert accuracy_text("final", "laptop", tmp_path) == "not yet run"
+    data = synthetic_faces(20, 5, 5)
+    exp = REGISTRY["final"]
+    for seed, acc in ((0, 0.60), (1, 0.62)):
+        entry = {"seed": seed, "device_kind": "cpu", "public_accuracy": acc, "private_accuracy": acc,
+                 "train_accuracy": 0.7, "selected_epoch": 3, "parameters": 10,
+                 "private": {"recall": [acc] * 7}}
+        record_run(exp, "laptop", exp.config("laptop"), data, entry, tmp_path, commit="abc")
+    assert accuracy_text("final", "laptop", tmp_path) == "61.0 % ± 1.4 (seeds 0, 1)"
+    table = comparison(["final", "vgg19"], "laptop", tmp_path)
+    assert table.loc["final", "PrivateTest"] == "61.00 %" and table.loc["vgg19", "PrivateTest"] == "not yet run"
+    assert per_class_recall(["final"], "laptop", tmp_path).loc["happy", "final"] == "61.0 %"

@@ -2,9 +2,9 @@
 
 import os
 
-# Tests and notebooks under test train at smoke scale, draw headless, print text progress bars.
+# Tests and notebooks under test train at smoke scale and print text progress bars
+# (fer_edu.plots draws headless by itself outside a notebook).
 os.environ["FER_EDU_SCALE"] = "smoke"
-os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ["FER_EDU_TEXT_PROGRESS"] = "1"
 
 collect_ignore_glob = ["_build/*", ".venv/*", "runs/*", "data/*"]

@@ -164,3 +164,27 @@ def attention_on_faces(images, weights, titles: list[str], data: FERData | None 
         add_banner(fig, data)
     fig.tight_layout()
     return fig
+
+
+def attribution_grid(images, maps: dict[str, np.ndarray], titles: list[str] | None = None,
+                     data: FERData | None = None) -> plt.Figure:
+    """Faces (first row) and one row of overlaid attribution maps per method."""
+    n = len(images)
+    fig, axes = plt.subplots(len(maps) + 1, n, figsize=(1.45 * n, 1.5 * (len(maps) + 1)), squeeze=False)
+    for c in range(n):
+        axes[0, c].imshow(np.asarray(images[c]), cmap="gray", vmin=0, vmax=255)
+        if titles:
+            axes[0, c].set_title(titles[c], fontsize=7)
+        for r, (method, m) in enumerate(maps.items(), start=1):
+            heat = np.abs(m[c])
+            axes[r, c].imshow(np.asarray(images[c]), cmap="gray", vmin=0, vmax=255)
+            axes[r, c].imshow(heat / max(heat.max(), 1e-12), cmap="inferno", alpha=0.6, vmin=0, vmax=1)
+    for r, method in enumerate(maps, start=1):
+        axes[r, 0].set_ylabel(method.replace("_", "\n"), fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if data is not None:
+        add_banner(fig, data)
+    fig.tight_layout()
+    return fig

@@ -87,6 +87,49 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .demo import DemoError, Predictor, annotate, notice, read_image
+
+    predictor = Predictor(args.weights)
+    print(notice(predictor.meta))
+    status = 0
+    for i, path in enumerate(args.images):
+        try:
+            image = read_image(path)
+        except DemoError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        faces = predictor.predict(image)
+        print(f"\n{path}: {len(faces)} face(s)")
+        for f in faces:
+            probs = "  ".join(f"{c} {p:.0%}" for c, p in sorted(f.probabilities.items(), key=lambda kv: -kv[1]))
+            print(f"  box {f.box}: {f.label}   ({probs})")
+        if args.out:
+            import cv2
+
+            out = Path(args.out)
+            if len(args.images) > 1:
+                out = out.with_name(f"{out.stem}-{i}{out.suffix}")
+            cv2.imwrite(str(out), annotate(image, faces))
+            print(f"  wrote {out}")
+    return status
+
+
+def cmd_webcam(args: argparse.Namespace) -> int:
+    from .demo import Predictor, gui_available, notice, run_video
+
+    predictor = Predictor(args.weights)
+    print(notice(predictor.meta))
+    if not gui_available() and not args.out:
+        print("OpenCV has no GUI here (the headless build): writing the annotated video to webcam.mp4. "
+              "For a live window install the GUI build in its own environment: pip install 'opencv-python<5'")
+    source = args.source if args.source is not None else 0
+    result = run_video(predictor, source, out=args.out, max_frames=args.max_frames)
+    print(f"{result['frames']} frames at {result['fps']:.1f} fps" + (f"; wrote {result['out']}" if result["out"] else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fer_edu", description="fer-edu: facial-expression recognition course")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +168,21 @@ def build_parser() -> argparse.ArgumentParser:
     results = commands.add_parser("results", help="one table of every committed result; flags stale or missing")
     results.add_argument("--markdown", help="also write the table to this Markdown file")
     results.set_defaults(func=cmd_results)
+
+    from .demo import DEFAULT_WEIGHTS
+
+    predict = commands.add_parser("predict", help="find faces in image files and predict their expressions")
+    predict.add_argument("images", nargs="+", help="image files")
+    predict.add_argument("--out", help="write the annotated image here (numbered for several inputs)")
+    predict.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="a fer_edu safetensors file")
+    predict.set_defaults(func=cmd_predict)
+
+    webcam = commands.add_parser("webcam", help="live demo on a camera, or a video file with --source")
+    webcam.add_argument("--source", help="video file to replay instead of the camera")
+    webcam.add_argument("--out", help="write the annotated video here (the default where OpenCV has no GUI)")
+    webcam.add_argument("--max-frames", type=int, help="stop after this many frames")
+    webcam.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="a fer_edu safetensors file")
+    webcam.set_defaults(func=cmd_webcam)
     return parser
 
 
@@ -132,6 +190,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (fd.DataNotFoundError, fd.DataFormatError) as exc:
+    except (fd.DataNotFoundError, fd.DataFormatError, ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

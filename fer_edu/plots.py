@@ -188,3 +188,30 @@ def attribution_grid(images, maps: dict[str, np.ndarray], titles: list[str] | No
         add_banner(fig, data)
     fig.tight_layout()
     return fig
+
+
+def prediction_figure(image, faces) -> plt.Figure:
+    """An annotated photo and, beside it, one probability bar chart per detected face."""
+    n = max(len(faces), 1)
+    fig, axes = plt.subplots(1, n + 1, figsize=(4.5 + 2.6 * n, 3.2),
+                             gridspec_kw={"width_ratios": [2.2] + [1] * n}, squeeze=False)
+    img = np.asarray(image)
+    axes[0, 0].imshow(img[..., ::-1] if img.ndim == 3 else img, cmap=None if img.ndim == 3 else "gray")
+    for k, f in enumerate(faces, start=1):
+        x, y, w, h = f.box
+        axes[0, 0].add_patch(plt.Rectangle((x, y), w, h, fill=False, color="orange", lw=1.5))
+        axes[0, 0].text(x, y - 3, str(k), color="orange", fontsize=9, weight="bold")
+        probs = [f.probabilities[c] for c in CLASSES]
+        axes[0, k].barh(CLASSES, probs, color=["tab:orange" if c == f.label else "tab:grey" for c in CLASSES])
+        axes[0, k].set_xlim(0, 1)
+        axes[0, k].invert_yaxis()
+        axes[0, k].set_title(f"face {k}: {f.label}", fontsize=9)
+        axes[0, k].tick_params(labelsize=7)
+        if k > 1:
+            axes[0, k].set_yticklabels([])
+    if not faces:
+        axes[0, 1].axis("off")
+        axes[0, 1].text(0.5, 0.5, "no face found", ha="center")
+    axes[0, 0].axis("off")
+    fig.tight_layout()
+    return fig

@@ -174,3 +174,16 @@ def run_video(predictor: Predictor, source: str | int = 0, out: str | Path | Non
         if show:
             cv2.destroyAllWindows()
     return {"frames": frames, "fps": frames / max(time.perf_counter() - started, 1e-6), "out": str(out) if out else None}
+
+
+def frame_latency(predictor: Predictor, frame: np.ndarray, repeats: int = 50, warmup: int = 5) -> dict:
+    """Detection on a whole frame plus prediction for its faces, in milliseconds (median and 90th percentile)."""
+    for _ in range(warmup):
+        predictor.predict(frame)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        faces = predictor.predict(frame)
+        times.append(1000 * (time.perf_counter() - start))
+    return {"median_ms": float(np.median(times)), "p90_ms": float(np.percentile(times, 90)), "faces": len(faces),
+            "frame": list(frame.shape[:2]), "threads": torch.get_num_threads()}

@@ -82,3 +82,11 @@ def test_mismatched_weights_file_is_a_clear_error(tmp_path):
                         architecture="vgg11_lstm_attention", width=0.25)
     with pytest.raises(ValueError, match="do not fit"):
         Predictor(path)
+
+
+def test_frame_latency_reports_milliseconds(predictor):
+    from fer_edu.demo import frame_latency
+
+    frame = np.full((480, 640, 3), 100, np.uint8)
+    result = frame_latency(predictor, frame, repeats=3, warmup=1)
+    assert result["median_ms"] > 0 and result["frame"] == [480, 640] and result["faces"] == 0

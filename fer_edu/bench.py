@@ -31,7 +31,11 @@ from .train import Runtime
 
 @contextlib.contextmanager
 def background_training_paused():
-    """SIGSTOP every other ``fer_edu run`` process for the duration, SIGCONT after."""
+    """SIGSTOP every other ``fer_edu run`` process for the duration, SIGCONT after.
+
+    A paused run's current epoch then counts the pause in its recorded seconds; to keep a queue's
+    timings clean, stop it instead (it resumes from its last epoch checkpoint).
+    """
     try:
         out = subprocess.run(["pgrep", "-f", "fer_edu run"], capture_output=True, text=True).stdout
         pids = [int(p) for p in out.split() if int(p) != os.getpid()]

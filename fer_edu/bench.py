@@ -19,7 +19,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import torch
 from PIL import Image
 

@@ -16,11 +16,10 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
-from .data import NO_AUGMENT, Augment, FERData, augment, normalize, split_tensors
+from .data import Augment, FERData, augment, normalize, split_tensors
 from .losses import FocalLoss, build_loss, dynamic_alpha
 from .metrics import scores
 from .models import build_model, count_parameters

@@ -1,7 +1,4 @@
-import os
-import time
 
-import numpy as np
 
 from fer_edu.data import cache_dir, load_fer2013
 from fer_edu.data import load as load_module

@@ -71,7 +71,7 @@ def test_results_summary_lists_missing(capsys, tmp_path, monkeypatch):
 def test_bench_writes_both_loops(tmp_path, monkeypatch):
     import json
 
-    from fer_edu import bench, results
+    from fer_edu import bench
     from fer_edu.data import synthetic_faces
 
     monkeypatch.setattr(bench, "RUNS_DIR", tmp_path / "runs")

@@ -8,7 +8,6 @@ from fer_edu.experiments import REGISTRY, SCALES, default_scale, prepare_data, r
 from fer_edu.data import synthetic_faces
 from fer_edu.results import FULL_SPLITS, RESULTS_DIR, experiments_for, is_stale, owed, record_run, sweep_choice
 from fer_edu.runner import check_data_for_scale
-from fer_edu.train import TrainConfig
 
 REQUIRED = ["vgg19", "vgg11", "vgg11_lstm", "vgg11_lstm_dropout", "final", "additive_attention", "vgg19_lstm",
             "focal_alpha0.01", "focal_alpha0.1", "focal_alpha0.25", "focal_alpha0.3", "focal_vector",

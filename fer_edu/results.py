@@ -132,12 +132,12 @@ def owed(experiments: list[Experiment], scale: str, device_kind: str, root: Path
 
 def summary_rows(root: Path | None = None) -> list[dict]:
     """One row per committed result and device kind, plus a row per registry name without one."""
-    from .experiments import GROUP_ORDER, REGISTRY
+    from .experiments import ALL_GROUPS, REGISTRY
 
     root = root or RESULTS_DIR
     rows = []
     for scale in ("laptop", "paper"):
-        for exp in [x for g in GROUP_ORDER for x in REGISTRY.values() if x.group == g]:
+        for exp in [x for g in ALL_GROUPS for x in REGISTRY.values() if x.group == g]:
             result = load_result(exp.name, scale, root)
             if result is None:
                 if scale == "laptop":
@@ -294,3 +294,163 @@ def per_class_recall(names: list[str], scale: str = "laptop", root: Path | None 
             recall = np.mean([r["private"]["recall"] for r in runs], axis=0)
             cols[name] = [f"{100 * v:.1f} %" for v in recall]
     return pd.DataFrame(cols, index=list(CLASSES))
+
+
+# --------------------------------------------------------------------------- tables written into book pages
+# A Markdown page cannot glue a notebook's values, so its tables are written between marker
+# comments by `make pages` (also run by `make notebooks`); a test fails when a page is stale.
+
+READING_WORDS_PER_MINUTE = 200
+NOT_YET_MEASURED = "not yet measured"
+
+
+def toc_notebooks(repo: Path = REPO) -> list[Path]:
+    """The notebooks the table of contents lists, in its order."""
+    import re
+
+    files = re.findall(r"^\s*-\s*file:\s*(notebooks/\S+)\s*$", (repo / "_toc.yml").read_text(), re.M)
+    return [repo / f"{f.removesuffix('.ipynb')}.ipynb" for f in files]
+
+
+def _cell_sources(notebook: Path) -> list[tuple[str, str]]:
+    cells = json.loads(notebook.read_text())["cells"]
+    return [(c["cell_type"], "".join(c["source"])) for c in cells]
+
+
+def reading_minutes(notebook: Path) -> int:
+    """An estimate: the words of every cell (prose and code) at 200 a minute, rounded up to 5 minutes."""
+    words = sum(len(src.split()) for _, src in _cell_sources(notebook))
+    return 5 * max(1, -(-words // (5 * READING_WORDS_PER_MINUTE)))
+
+
+def train_cell_experiment(notebook: Path) -> str | None:
+    """The experiment the notebook's "train it yourself" cell trains (``train_yourself("name")``), if any."""
+    import re
+
+    for kind, src in _cell_sources(notebook):
+        match = re.search(r"train_yourself\(\s*[\"']([\w.-]+)[\"']", src) if kind == "code" else None
+        if match:
+            return match.group(1)
+    return None
+
+
+def wall_time_text(name: str, scale: str = "laptop", root: Path | None = None, device: str = "cpu") -> str:
+    """``"5.3 min (4.7-6.2 over seeds 0, 1, 2)"`` from a results file's wall times, or "not yet measured"."""
+    result = load_result(name, scale, root)
+    runs = [r for r in (result or {}).get("runs", []) if r["device_kind"] == device]
+    if not runs:
+        return NOT_YET_MEASURED
+    minutes = np.array([r["wall_time_s"] for r in runs]) / 60
+    seeds = ", ".join(str(r["seed"]) for r in runs)
+    spread = f"{minutes.min():.1f}-{minutes.max():.1f} over seeds {seeds}" if len(runs) > 1 else f"seed {seeds}"
+    return f"{minutes.mean():.1f} min ({spread})"
+
+
+def _devices(names: list[str], scale: str, root: Path | None, device: str) -> str:
+    """The processors (and threads) the named results ran on, e.g. ``AMD EPYC, 2 threads``."""
+    seen = set()
+    for name in names:
+        for r in (load_result(name, scale, root) or {}).get("runs", []):
+            if r["device_kind"] == device:
+                seen.add(f"{r['device']}, {r['threads']} threads" if r.get("threads") else r["device"])
+    return "; ".join(sorted(seen)) or "no runs yet"
+
+
+def chapter_times_markdown(repo: Path = REPO, root: Path | None = None) -> str:
+    """Per chapter: reading time (an estimate) and its train-it-yourself cell's measured laptop-scale CPU time."""
+    lines = ["| chapter | reading (estimate) | its train-it-yourself cell, laptop scale, CPU |", "|---|---|---|"]
+    trained = []
+    for nb in toc_notebooks(repo):
+        name = train_cell_experiment(nb)
+        run = "no training cell"
+        if name is not None:
+            trained.append(name)
+            run = f"`{name}`: {wall_time_text(name, 'laptop', root)}"
+        lines.append(f"| {{doc}}`../notebooks/{nb.stem}` | about {reading_minutes(nb)} min | {run} |")
+    lines += ["", f"Reading: every cell's words at {READING_WORDS_PER_MINUTE} a minute, rounded up to 5 minutes; "
+                  "figures and exercises take longer. Training: the wall time of the course's own runs of the same "
+                  f"experiment (`results/laptop/<name>.json`, on {_devices(trained, 'laptop', root, 'cpu')}); "
+                  "the cell trains one seed. Under the tests the cells train at smoke scale, in seconds."]
+    return "\n".join(lines)
+
+
+def _minutes_text(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
+
+
+def _bench_row(bench: dict, scale) -> dict | None:
+    """The bench row at the scale's (width, batch), else the narrowest wider one at that batch (a slower network)."""
+    rows = [r for r in bench["rows"] if r["batch_size"] == scale.batch_size and r["width"] >= scale.width]
+    return min(rows, key=lambda r: r["width"]) if rows else None
+
+
+def scale_cost_text(bench: dict | None, scale) -> str:
+    """The training steps' time of one run at a scale, from a bench file's throughput, with the arithmetic."""
+    if bench is None:
+        return NOT_YET_MEASURED
+    row = _bench_row(bench, scale)
+    if row is None:
+        return f"not benchmarked at width {scale.width:g}, batch {scale.batch_size}"
+    images = scale.subset[0] if scale.subset else FULL_SPLITS["Training"]
+    rate = row["engine_img_per_s"]
+    seconds = scale.epochs * images / rate
+    if row["width"] == scale.width:
+        return f"{_minutes_text(seconds)} ({scale.epochs} × {images:,} images at {rate:,.0f}/s)"
+    # A wider network trains more slowly: its rate gives an upper bound.
+    return f"≤ {_minutes_text(seconds)} ({scale.epochs} × {images:,} images at {rate:,.0f}/s, the rate at width {row['width']:g})"
+
+
+def cost_table_markdown(root: Path | None = None) -> str:
+    """The three scales and the time their training steps take, on a CPU and on a GPU, from ``results/bench-*.json``."""
+    root = root or RESULTS_DIR
+    benches = {kind: json.loads(p.read_text()) if p.exists() else None
+               for kind, p in (("cpu", root / "bench-cpu.json"), ("cuda", root / "bench-cuda.json"))}
+    lines = ["| scale | network, batch, epochs | training steps on a CPU | on a GPU |", "|---|---|---|---|"]
+    for scale in SCALES.values():
+        lines.append(f"| `{scale.name}` | width {scale.width:g}, batch {scale.batch_size}, {scale.epochs} epochs | "
+                     f"{scale_cost_text(benches['cpu'], scale)} | {scale_cost_text(benches['cuda'], scale)} |")
+    measured = {kind: f"{b['device']}, {b.get('threads', '?')} threads" if kind == "cpu" else b["device"]
+                for kind, b in benches.items() if b is not None}
+    lines += ["", "Training images per second of the final model measured by `python -m fer_edu bench` "
+                  f"(`results/bench-cpu.json`: {measured.get('cpu', NOT_YET_MEASURED)}; `results/bench-cuda.json`: "
+                  f"{measured.get('cuda', NOT_YET_MEASURED)}). Evaluation, loading and other work come on top: a "
+                  f"whole laptop-scale `final` run took {wall_time_text('final', 'laptop', root)}."]
+    return "\n".join(lines)
+
+
+#: page -> {table name: the function that writes it}
+BOOK_TABLES = {"book/intro.md": {"chapter-times": chapter_times_markdown},
+               "book/setup.md": {"scale-costs": cost_table_markdown}}
+
+
+def replace_between_markers(text: str, name: str, body: str) -> str:
+    """``text`` with what lies between ``<!-- begin NAME ... -->`` and ``<!-- end NAME -->`` replaced by ``body``."""
+    import re
+
+    pattern = re.compile(rf"(<!-- begin {re.escape(name)}\b[^>]*-->\n)(?:.*?\n)??(<!-- end {re.escape(name)} -->)", re.S)
+    if not pattern.search(text):
+        raise ValueError(f"no <!-- begin {name} --> ... <!-- end {name} --> markers")
+    return pattern.sub(lambda m: m.group(1) + "\n" + body.strip("\n") + "\n\n" + m.group(2), text, count=1)
+
+
+def book_tables(repo: Path = REPO) -> dict[Path, str]:
+    """Every page with generated tables, as it should read now."""
+    out = {}
+    for page, tables in BOOK_TABLES.items():
+        text = (repo / page).read_text()
+        for name, make in tables.items():
+            text = replace_between_markers(text, name, make())
+        out[repo / page] = text
+    return out
+
+
+def write_book_tables(repo: Path = REPO) -> list[Path]:
+    """Rewrite the generated tables in the book's pages; returns the pages that changed."""
+    changed = []
+    for page, text in book_tables(repo).items():
+        if page.read_text() != text:
+            page.write_text(text)
+            changed.append(page)
+    return changed

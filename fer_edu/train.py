@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data import Augment, FERData, augment, normalize, split_tensors
+from .data import Augment, FERData, augment, drop_test_duplicates, normalize, split_tensors
+from .leak import paper_protocol_epoch
 from .losses import FocalLoss, build_loss, dynamic_alpha
 from .metrics import scores
 from .models import build_model, count_parameters
@@ -50,6 +51,10 @@ class TrainConfig:
     augment: Augment = field(default_factory=Augment)
     label_smoothing: float = 0.0
     tta_flip: bool = False
+    # Leak studies (the beyond group): train without the Training images duplicated in a test split;
+    # record the paper's leaky per-epoch test accuracy beside the honest run (fer_edu.leak).
+    drop_test_duplicates: bool = False
+    measure_leak: bool = False
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -208,6 +213,8 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
     Returns one seed's entry of a results file (see ``fer_edu.experiments``).
     """
     rt = Runtime.auto(device)
+    if cfg.drop_test_duplicates:
+        data = drop_test_duplicates(data)
     x_train, y_train = split_tensors(data, "Training", rt.device)
     x_public, y_public = split_tensors(data, "PublicTest", rt.device)
     x_private, y_private = split_tensors(data, "PrivateTest", rt.device)
@@ -280,6 +287,8 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
         record = {"epoch": epoch + 1, "train_loss": total_loss.item() / seen, "train_accuracy": total_correct.item() / seen,
                   "public_loss": public["loss"], "public_accuracy": public["accuracy"],
                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
+        if cfg.measure_leak:
+            record.update(paper_protocol_epoch(model, x_public, y_public, x_private, y_private, rt, cfg.tta_flip))
         state["history"].append(record)
         if public["accuracy"] > state["best_public"]:  # ties keep the earlier epoch
             state.update(best_public=public["accuracy"], best_epoch=epoch + 1, best_state=_cpu_state(model))
@@ -306,6 +315,7 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
     state["wall_time_s"] += time.perf_counter() - started
     return {
         "seed": seed,
+        "training_images": len(y_train),
         "selected_epoch": state["best_epoch"],
         "public_accuracy": public_best["accuracy"],
         "private_accuracy": private["accuracy"],

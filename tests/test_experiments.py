@@ -134,3 +134,13 @@ def test_book_helpers_read_results_or_say_not_yet_run(tmp_path):
     table = comparison(["final", "vgg19"], "laptop", tmp_path)
     assert table.loc["final", "PrivateTest"] == "61.00 %" and table.loc["vgg19", "PrivateTest"] == "not yet run"
     assert per_class_recall(["final"], "laptop", tmp_path).loc["happy", "final"] == "61.0 %"
+
+
+def test_beyond_group_is_not_in_the_reference_suite():
+    beyond = {x.name for x in resolve("beyond")}
+    assert {"final_leak", "final_dedup"} <= beyond
+    assert not beyond & {x.name for x in resolve("all")}
+    # The leak run trains exactly the final model (only the measurement is added).
+    leak, final = REGISTRY["final_leak"].config("laptop"), REGISTRY["final"].config("laptop")
+    assert replace(leak, measure_leak=False) == final
+    assert REGISTRY["final_dedup"].config("laptop").drop_test_duplicates

@@ -83,3 +83,45 @@ def test_predict_probabilities(tiny):
 
     probs = predict(build_model("vgg11", 0.125), torch.from_numpy(tiny.images[:5]), Runtime.auto("cpu"))
     assert probs.shape == (5, 7) and torch.allclose(probs.sum(1), torch.ones(5), atol=1e-4)
+
+
+def _with_test_copies(data, n=5):
+    """The data with the first n Training images overwritten by PrivateTest images (a leak)."""
+    import dataclasses
+
+    images = data.images.copy()
+    train_idx = (data.splits == "Training").nonzero()[0][:n]
+    private_idx = (data.splits == "PrivateTest").nonzero()[0][:n]
+    images[train_idx] = images[private_idx]
+    return dataclasses.replace(data, images=images)
+
+
+def test_drop_test_duplicates_trains_on_fewer_images(tiny):
+    leaky = _with_test_copies(tiny)
+    full = train(_cfg(epochs=1), leaky, seed=0, progress=False)
+    dedup = train(_cfg(epochs=1, drop_test_duplicates=True), leaky, seed=0, progress=False)
+    assert full["training_images"] == (tiny.splits == "Training").sum()
+    assert dedup["training_images"] == full["training_images"] - 5
+    assert len(dedup["private"]["predictions"]) == len(full["private"]["predictions"])  # test splits untouched
+
+
+def test_measure_leak_records_per_epoch_test_accuracy_and_changes_no_training(tiny):
+    from fer_edu.leak import leak_summary
+
+    honest = train(_cfg(epochs=3), tiny, seed=0, progress=False)
+    leaky = train(_cfg(epochs=3, measure_leak=True), tiny, seed=0, progress=False)
+    # The measurement only watches: the honest run's choices and numbers are unchanged.
+    assert leaky["private_accuracy"] == honest["private_accuracy"]
+    assert leaky["selected_epoch"] == honest["selected_epoch"]
+    assert all("leak_test_accuracy" not in h for h in honest["history"])
+    s = leak_summary(leaky)
+    assert s["honest"] == honest["private_accuracy"]
+    # Choosing on the data you report on can only look better (or equal) than choosing honestly.
+    assert s["paper_protocol"] >= s["honest_pooled"] and s["private_peak"] >= s["honest"]
+    assert s["leak_points"] >= 0 and s["peak_leak_points"] >= 0
+    hist = leaky["history"][s["honest_epoch"] - 1]
+    assert abs(hist["leak_private_accuracy"] - s["honest"]) < 1e-9  # the chosen epoch's weights, evaluated twice
+    pooled = [h["leak_test_accuracy"] for h in leaky["history"]]
+    assert s["paper_epoch"] == pooled.index(max(pooled)) + 1
+    with pytest.raises(ValueError, match="measure_leak"):
+        leak_summary(honest)

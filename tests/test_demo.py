@@ -1,16 +1,54 @@
+import base64
+import io
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
 cv2 = pytest.importorskip("cv2")
 
 from fer_edu.cli import main  # noqa: E402
 from fer_edu.data import CLASSES, synthetic_faces  # noqa: E402
-from fer_edu.demo import DEFAULT_WEIGHTS, DemoError, Predictor, load_detector, read_image, run_video  # noqa: E402
+from fer_edu.demo import (  # noqa: E402
+    DEFAULT_WEIGHTS,
+    EXAMPLE_PHOTO,
+    MAX_PIXELS,
+    VIDEO_DETECT_WIDTH,
+    DemoError,
+    Predictor,
+    decode_data_url,
+    decode_image,
+    example_frame,
+    load_detector,
+    notice,
+    read_image,
+    run_video,
+)
+
+DATA = Path(__file__).resolve().parent / "data"
+ASTRONAUT = DATA / "astronaut.jpg"  # one frontal face (public domain, tests/data/LICENSES.md)
+CAMERA = DATA / "camera.jpg"  # a man in profile: no frontal face (CC0)
 
 
 @pytest.fixture(scope="module")
 def predictor():
     return Predictor(DEFAULT_WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> Image.Image:
+    return Image.open(ASTRONAUT).convert("RGB")
+
+
+def one_face(predictor, image) -> None:
+    """The photo's single face is found and gets a full probability vector."""
+    (face,) = predictor.predict(image)
+    assert face.label in CLASSES and sum(face.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
 
 
 def test_haar_cascade_ships_with_opencv():
@@ -90,3 +128,190 @@ def test_frame_latency_reports_milliseconds(predictor):
     frame = np.full((480, 640, 3), 100, np.uint8)
     result = frame_latency(predictor, frame, repeats=3, warmup=1)
     assert result["median_ms"] > 0 and result["frame"] == [480, 640] and result["faces"] == 0
+
+
+# --- the notice ---------------------------------------------------------------------------------
+
+def test_notice_is_one_line_pointing_to_the_model_card_and_limits(predictor):
+    text = notice(predictor.meta)
+    assert "\n" not in text and "notebooks/model_card.ipynb" in text and "Model card" in text
+    assert "chapter on limits" in text and "Never use it to judge people" in text
+    assert "62" in notice({"private_accuracy": 0.623}) and "not measured" in notice({})
+
+
+# --- real photos --------------------------------------------------------------------------------
+
+def test_committed_photos_are_small_and_licensed():
+    licenses = (DATA / "LICENSES.md").read_text()
+    for path in (ASTRONAUT, CAMERA):
+        assert path.stat().st_size < 60_000 and path.name in licenses
+    assert EXAMPLE_PHOTO == ASTRONAUT
+
+
+def test_predict_command_finds_the_one_face_of_a_real_photo():
+    # As on a fresh clone: a new process, the committed model, no FER-2013 needed.
+    done = subprocess.run([sys.executable, "-m", "fer_edu", "predict", str(ASTRONAUT)],
+                          check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "astronaut.jpg: 1 face(s)" in done.stdout and "model_card.ipynb" in done.stdout
+    (line,) = [l for l in done.stdout.splitlines() if l.strip().startswith("box")]
+    assert line.split(":")[1].split()[0] in CLASSES
+
+
+def test_a_person_in_profile_is_no_face_found_not_an_error(capsys):
+    assert main(["predict", str(CAMERA)]) == 0
+    out = capsys.readouterr().out
+    assert "camera.jpg: 0 face(s)" in out and "no face found" in out
+
+
+def test_many_faces_are_all_found_each_with_a_prediction(predictor, astronaut):
+    tile = np.asarray(astronaut)[..., ::-1]
+    mosaic = np.concatenate([np.concatenate([tile] * 3, axis=1)] * 2, axis=0)  # 2 rows x 3 columns
+    faces = predictor.predict(mosaic)
+    side = tile.shape[0]
+    tiles = {((f.box[1] + f.box[3] // 2) // side, (f.box[0] + f.box[2] // 2) // side) for f in faces}
+    assert len(faces) == 6 and len(tiles) == 6
+    assert all(f.label in CLASSES and sum(f.probabilities.values()) == pytest.approx(1.0, abs=1e-4) for f in faces)
+
+
+# --- unusual image files ------------------------------------------------------------------------
+
+def _save(image: Image.Image, path: Path, **kwargs) -> Path:
+    image.save(path, **kwargs)
+    return path
+
+
+def test_grey_photo_is_read_as_grey(tmp_path, predictor, astronaut):
+    image = read_image(_save(astronaut.convert("L"), tmp_path / "grey.png"))
+    assert image.ndim == 2 and image.dtype == np.uint8
+    one_face(predictor, image)
+
+
+def test_16_bit_grey_is_scaled_to_8_bits(tmp_path, predictor, astronaut):
+    grey = np.asarray(astronaut.convert("L"))
+    path = _save(Image.fromarray(grey.astype(np.uint16) * 257), tmp_path / "deep.png")
+    assert Image.open(path).mode == "I;16"
+    image = read_image(path)
+    assert image.dtype == np.uint8 and np.array_equal(image, grey)
+    one_face(predictor, image)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P"])
+def test_transparency_and_palettes_are_flattened_onto_white(tmp_path, predictor, astronaut, mode):
+    rgba = astronaut.convert("RGBA")
+    alpha = np.full(rgba.size[::-1], 255, np.uint8)
+    alpha[:, :40] = 0  # a transparent strip: black pixels underneath
+    rgba.putalpha(Image.fromarray(alpha))
+    black = Image.new("RGBA", rgba.size, (0, 0, 0, 0))
+    image = Image.composite(rgba, black, rgba.getchannel("A"))
+    source = image if mode == "RGBA" else image.convert("LA") if mode == "LA" else image.convert("RGB").quantize(256)
+    result = read_image(_save(source, tmp_path / f"{mode}.png"))
+    assert result.dtype == np.uint8 and result.ndim == (2 if mode == "LA" else 3)
+    if mode != "P":
+        assert result[:, :40].min() == 255
+    one_face(predictor, result)
+
+
+@pytest.mark.parametrize("orientation, rotate", [(6, 90), (8, -90), (3, 180)])
+def test_exif_rotated_phone_photo_is_turned_upright(tmp_path, predictor, astronaut, orientation, rotate):
+    # A phone stores the pixels as the sensor saw them and says in EXIF how to turn them.
+    stored = astronaut.rotate(rotate, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = _save(stored, tmp_path / "phone.jpg", exif=exif, quality=95)
+    assert predictor.predict(np.asarray(Image.open(path))[..., ::-1].copy()) == []  # sideways: no face
+    image = read_image(path)
+    assert image.shape == (astronaut.height, astronaut.width, 3)
+    one_face(predictor, image)
+
+
+# --- bad input: one clear message, no crash -----------------------------------------------------
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG's signature and header claiming a size, with one tiny (wrong) data chunk: no pixels to decode."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("width, height", [(100_000, 100_000), (8_000, 7_000)])
+def test_decompression_bomb_is_refused_from_its_header(tmp_path, width, height):
+    # 10 gigapixels trips Pillow's own guard; 56 megapixels only the demo's lower limit.
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_header(width, height))
+    assert width * height > MAX_PIXELS and path.stat().st_size < 100
+    with pytest.raises(DemoError, match=r"bomb\.png: .*megapixels") as err:
+        read_image(path)
+    assert "truncated" not in str(err.value)  # refused before any decoding was tried
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_truncated_image_is_a_clear_error(tmp_path, astronaut, suffix, capsys):
+    whole = _save(astronaut, tmp_path / f"whole{suffix}")
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(DemoError, match=f"cut\\{suffix}: truncated or damaged"):
+        read_image(cut)
+    assert main(["predict", str(cut)]) == 2
+    err = capsys.readouterr().err
+    assert f"cut{suffix}: truncated" in err and "Traceback" not in err
+
+
+def test_tiny_image_is_a_clear_error(tmp_path, capsys):
+    path = _save(Image.new("RGB", (12, 9), "grey"), tmp_path / "tiny.png")
+    with pytest.raises(DemoError, match=r"tiny\.png: 12x9 pixels is too small"):
+        read_image(path)
+    assert main(["predict", str(path)]) == 2 and "too small" in capsys.readouterr().err
+
+
+# --- the live loop and the browser webcam -------------------------------------------------------
+
+def test_live_loop_finds_the_face_in_a_webcam_sized_frame(predictor):
+    from fer_edu.demo import frame_latency
+
+    frame = example_frame()
+    assert frame.shape == (480, 640, 3)
+    (full,) = predictor.predict(frame)
+    (fast,) = predictor.predict(frame, VIDEO_DETECT_WIDTH)  # detection on a 320-wide copy
+    assert all(abs(a - b) <= 8 for a, b in zip(full.box, fast.box))  # the same face, boxes in full-frame pixels
+    result = frame_latency(predictor, frame, repeats=5, warmup=1)
+    assert result["faces"] == 1 and result["detect_width"] == VIDEO_DETECT_WIDTH
+    assert 0 < result["median_ms"] <= result["p90_ms"] < 10_000  # generous: the machine may be busy
+
+
+def test_webcam_bench_command(capsys):
+    assert main(["webcam", "--bench", "3", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "640x480 frame, 1 face(s)" in out and "median" in out
+
+
+def _data_url(path: Path) -> str:
+    buf = io.BytesIO()
+    Image.open(path).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def test_data_url_decodes_like_an_uploaded_file(predictor):
+    image = decode_image(decode_data_url(_data_url(ASTRONAUT)), "webcam snapshot")
+    one_face(predictor, image)
+    for bad in ("not a url", "data:image/png,rawtext", "data:image/png;base64,***"):
+        with pytest.raises(DemoError, match="webcam snapshot"):
+            decode_data_url(bad)
+    with pytest.raises(DemoError, match="snap: not an image"):
+        decode_image(b"\x00" * 100, "snap")
+
+
+def test_webcam_widget_snapshot_reaches_the_predictor(predictor):
+    pytest.importorskip("anywidget")
+    from fer_edu.webcam_widget import WebcamSnapshot
+
+    widget = WebcamSnapshot()
+    assert "getUserMedia" in widget._esm and "toDataURL" in widget._esm
+    with pytest.raises(DemoError, match="none taken yet"):
+        widget.image()
+    results = []
+    widget.observe(lambda change: results.append(predictor.predict(widget.image())), names="snapshot")
+    widget.snapshot = _data_url(ASTRONAUT)  # what the browser sets on a click
+    assert len(results) == 1 and len(results[0]) == 1

@@ -215,3 +215,137 @@ def prediction_figure(image, faces) -> plt.Figure:
     axes[0, 0].axis("off")
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------- misclassified faces
+
+
+def confusion_pairs(labels, predicted) -> list[tuple[int, int, int]]:
+    """Every (true class, predicted class, count) with a wrong prediction, most frequent first."""
+    labels, predicted = np.asarray(labels), np.asarray(predicted)
+    counts = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
+    np.add.at(counts, (labels, predicted), 1)
+    np.fill_diagonal(counts, 0)
+    pairs = [(t, p, int(counts[t, p])) for t in range(len(CLASSES)) for p in range(len(CLASSES)) if counts[t, p]]
+    return sorted(pairs, key=lambda x: (-x[2], x[0], x[1]))
+
+
+def misclassified_indices(labels, predicted, true_class: int, predicted_class: int) -> np.ndarray:
+    """Positions (in the split's order) of the faces of ``true_class`` predicted as ``predicted_class``."""
+    return np.flatnonzero((np.asarray(labels) == true_class) & (np.asarray(predicted) == predicted_class))
+
+
+def _title_under_banner(fig: plt.Figure, title: str | None, data: FERData | None) -> float:
+    """Put the title below the synthetic banner (if any); returns the top for ``tight_layout``'s rect."""
+    height = fig.get_size_inches()[1]
+    top_in = 0.35 if data is not None and data.synthetic else 0.05  # inches the banner takes
+    if data is not None:
+        add_banner(fig, data)
+    if title:
+        fig.suptitle(title, fontsize=10, y=1 - top_in / height, va="top")
+        top_in += 0.3
+    return 1 - top_in / height
+
+
+def misclassified_faces(images, labels, predicted, true_class: int, predicted_class: int, start: int = 0,
+                        n: int = 16, columns: int = 8, data: FERData | None = None) -> plt.Figure:
+    """Up to ``n`` faces of one (true, predicted) pair from position ``start``, each titled with its index."""
+    idx = misclassified_indices(labels, predicted, true_class, predicted_class)
+    shown = idx[start:start + n]
+    rows = max(1, -(-len(shown) // columns))
+    # Laid out by hand: square 1-inch faces with room for their titles (tight_layout let rows overlap).
+    fig, axes = plt.subplots(rows, columns, figsize=(1.1 * columns, 1.3 * rows + 0.7), squeeze=False,
+                             gridspec_kw={"hspace": 0.3, "wspace": 0.1})
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, shown):
+        ax.imshow(np.asarray(images[i]), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"#{i}", fontsize=7)
+    title = (f"true {CLASSES[true_class]}, predicted {CLASSES[predicted_class]}: "
+             f"faces {start + 1 if len(shown) else 0}-{start + len(shown)} of {len(idx)}")
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.02, top=_title_under_banner(fig, title, data) - 0.03)
+    return fig
+
+
+def misclassified_overview(images, labels, predicted, n_pairs: int = 4, per_pair: int = 8,
+                           data: FERData | None = None, title: str | None = None) -> plt.Figure:
+    """The ``n_pairs`` most frequent confusions, one row of their first ``per_pair`` faces each."""
+    pairs = confusion_pairs(labels, predicted)[:n_pairs]
+    rows = max(len(pairs), 1)
+    # About 0.85 inch a face: a row of eight fits the book's text column without shrinking the labels.
+    fig, axes = plt.subplots(rows, per_pair, figsize=(0.85 * per_pair + 1.1, 1.0 * rows + 0.7), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.spines[:].set_visible(False)
+    for row, (t, p, count) in enumerate(pairs):
+        for ax, i in zip(axes[row], misclassified_indices(labels, predicted, t, p)[:per_pair]):
+            ax.imshow(np.asarray(images[i]), cmap="gray", vmin=0, vmax=255)
+            ax.set_title(f"#{i}", fontsize=7, pad=2)
+        axes[row, 0].set_ylabel(f"{CLASSES[t]}\ntaken for\n{CLASSES[p]}\n({count})", rotation=0, ha="right",
+                                va="center", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, _title_under_banner(fig, title, data)))
+    return fig
+
+
+def misclassified_browser(images, labels, predicted, data: FERData | None = None, per_page: int = 16):
+    """An ipywidgets browser: choose a (true, predicted) pair, page through its faces."""
+    import ipywidgets as widgets
+    from IPython.display import display
+
+    pairs = confusion_pairs(labels, predicted)
+    counts = {(t, p): n for t, p, n in pairs}
+    pair = widgets.Dropdown(options=[(f"{CLASSES[t]} taken for {CLASSES[p]} ({n})", (t, p)) for t, p, n in pairs],
+                            description="true, predicted", style={"description_width": "initial"})
+    page = widgets.IntSlider(value=0, min=0, max=0, description="page")
+    out = widgets.Output()
+
+    def show(*_) -> None:
+        out.clear_output(wait=True)
+        with out:
+            fig = misclassified_faces(images, labels, predicted, *pair.value, start=page.value * per_page,
+                                      n=per_page, data=data)
+            display(fig)
+            plt.close(fig)  # shown once, by display, not again by the inline backend
+
+    def select(*_) -> None:
+        # Back to the first page before the new maximum, so that one change draws once.
+        if page.value:
+            page.value = 0  # the page observer draws
+        else:
+            show()
+        page.max = max(0, (counts[pair.value] - 1) // per_page)
+
+    pair.observe(select, "value")
+    page.observe(show, "value")
+    if pairs:
+        select()
+    return widgets.VBox([widgets.HBox([pair, page]), out])
+
+
+def leak_curves(result: dict) -> plt.Figure:
+    """Per epoch, PublicTest accuracy (the honest choice) and the paper's pooled test accuracy, one panel per seed.
+
+    ``result`` is a results file trained with ``measure_leak=True`` (``final_leak``). The circle
+    marks the epoch PublicTest chooses, the cross the epoch the paper's protocol chooses.
+    """
+    runs = result["runs"]
+    fig, axes = plt.subplots(1, len(runs), figsize=(3.6 * len(runs), 3.0), squeeze=False, sharey=True)
+    for ax, run in zip(axes[0], runs):
+        h = run["history"]
+        epochs = np.array([e["epoch"] for e in h])
+        public = np.array([e["public_accuracy"] for e in h])
+        pooled = np.array([e["leak_test_accuracy"] for e in h])
+        ax.plot(epochs, public, color="tab:orange", label="PublicTest (chooses, honest)")
+        ax.plot(epochs, pooled, color="tab:red", ls="--", label="PublicTest + PrivateTest (paper's code)")
+        honest, leaky = run["selected_epoch"], int(pooled.argmax()) + 1
+        ax.plot([honest], [public[honest - 1]], "o", color="tab:orange")
+        ax.plot([leaky], [pooled[leaky - 1]], "x", color="tab:red", ms=9)
+        ax.set(title=f"seed {run['seed']}", xlabel="epoch")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0][0].set_ylabel("accuracy")
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{result['name']}, {result['scale']} scale: the epoch each protocol chooses", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
+import sys
 import tarfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +118,28 @@ def real_data() -> FERData:
     if path is None or not path.exists():
         pytest.skip("real FER-2013 not present (set FER_EDU_DATA)")
     return load_fer2013(path)
+
+
+@dataclass(frozen=True)
+class BookBuild:
+    returncode: int
+    log: str
+    html: Path  # _build/html of the build
+
+
+@pytest.fixture(scope="session")
+def book_build(tmp_path_factory) -> BookBuild:
+    """The strict build of the book (warnings are errors), made once per session for every test that needs it.
+
+    ``--keep-going`` so that a warning still leaves the pages for the render checks to look at.
+    """
+    jb = Path(sys.executable).with_name("jupyter-book")
+    jb = str(jb) if jb.exists() else shutil.which("jupyter-book")
+    if jb is None:
+        pytest.skip("jupyter-book not installed")
+    out = tmp_path_factory.mktemp("book")
+    result = subprocess.run([jb, "build", str(REPO), "--path-output", str(out), "--warningiserror", "--nitpick",
+                             "--keep-going"], check=False, capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    problems = [line for line in output.splitlines() if "WARNING" in line or "ERROR" in line]
+    return BookBuild(result.returncode, "\n".join(problems[:40]) or output[-4000:], out / "_build" / "html")

@@ -47,3 +47,47 @@ def test_committed_demo_weights_load_and_say_what_they_are():
     result = json.loads((REPO / "results" / "laptop" / "final.json").read_text())
     seed0 = [r for r in result["runs"] if r["seed"] == 0][0]
     assert meta["private_accuracy"] == seed0["private_accuracy"]  # the re-run reproduced the committed seed 0
+
+
+def _wrong_predictions():
+    """Ten faces: three angry taken for sad, one fear taken for sad, the rest right."""
+    data = synthetic_faces(20, 5, 10, seed=1)
+    private = data.split("PrivateTest")
+    labels = np.array([0, 0, 0, 2, 3, 3, 4, 4, 6, 6])
+    predicted = np.array([4, 4, 4, 4, 3, 3, 4, 4, 6, 6])
+    return private.images, labels, predicted, data
+
+
+def test_confusion_pairs_counts_only_errors_most_frequent_first():
+    _, labels, predicted, _ = _wrong_predictions()
+    assert plots.confusion_pairs(labels, predicted) == [(0, 4, 3), (2, 4, 1)]
+
+
+def test_misclassified_faces_shows_the_pair_s_faces_by_index():
+    images, labels, predicted, data = _wrong_predictions()
+    fig = plots.misclassified_faces(images, labels, predicted, 0, 4, start=1, n=16, data=data)
+    titles = [ax.get_title() for ax in fig.axes if ax.images]
+    assert titles == ["#1", "#2"]  # faces 2 and 3 of the pair, from position start=1
+    assert "faces 2-3 of 3" in fig._suptitle.get_text()
+    assert any("SYNTHETIC" in t.get_text() for t in fig.texts)
+
+
+def test_misclassified_overview_has_one_row_per_confusion():
+    images, labels, predicted, data = _wrong_predictions()
+    fig = plots.misclassified_overview(images, labels, predicted, n_pairs=4, per_pair=5, data=data)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == 2 * 5 and len(shown) == 3 + 1
+    assert "angry\ntaken for\nsad\n(3)" in [ax.get_ylabel() for ax in fig.axes]
+
+
+def test_misclassified_browser_pages_through_the_chosen_pair():
+    images, labels, predicted, _ = _wrong_predictions()
+    labels, predicted = np.r_[labels, [0] * 20], np.r_[predicted, [4] * 20]  # 23 angry-as-sad: two pages
+    images = np.concatenate([images, images, images])
+    browser = plots.misclassified_browser(images, labels, predicted, per_page=16)
+    pair, page = browser.children[0].children
+    assert [v for _, v in pair.options] == [(0, 4), (2, 4)]
+    assert page.max == 1
+    page.value = 1
+    pair.value = (2, 4)  # one face: back to a single page
+    assert (page.value, page.max) == (0, 0)

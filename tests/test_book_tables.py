@@ -1,0 +1,64 @@
+"""The tables written into book pages (chapter times, scale costs) come from results/ and are up to date."""
+
+import json
+
+import nbformat
+import pytest
+
+from fer_edu import results as R
+
+
+def test_book_pages_carry_the_tables_results_give_now():
+    stale = [p.name for p, text in R.book_tables().items() if p.read_text() != text]
+    assert not stale, f"{stale}: stale generated tables; run `make pages` and commit the pages"
+
+
+def test_replace_between_markers_rewrites_only_the_marked_part_and_needs_the_markers():
+    page = "intro\n<!-- begin t: generated -->\nold\n<!-- end t -->\nafter\n"
+    new = R.replace_between_markers(page, "t", "| a |")
+    assert new == "intro\n<!-- begin t: generated -->\n\n| a |\n\n<!-- end t -->\nafter\n"
+    assert R.replace_between_markers(new, "t", "| a |") == new
+    with pytest.raises(ValueError):
+        R.replace_between_markers("no markers", "t", "x")
+
+
+def _bench(rate_laptop: float, rate_paper: float, device: str) -> dict:
+    return {"device": device, "threads": 2, "rows": [
+        {"width": 1.0, "batch_size": 32, "engine_img_per_s": rate_paper},
+        {"width": 0.25, "batch_size": 64, "engine_img_per_s": rate_laptop}]}
+
+
+def test_cost_table_is_arithmetic_on_the_bench_files(tmp_path):
+    R.write_json(tmp_path / "bench-cpu.json", _bench(1000.0, 100.0, "Some CPU"))
+    table = R.cost_table_markdown(tmp_path)
+    laptop = next(line for line in table.splitlines() if line.startswith("| `laptop`"))
+    assert "5.3 min (11 × 28,709 images at 1,000/s)" in laptop  # 11 * 28709 / 1000 s
+    assert laptop.endswith("| not yet measured |")  # no bench-cuda.json
+    smoke = next(line for line in table.splitlines() if line.startswith("| `smoke`"))
+    assert "≤ 10 s (2 × 512 images at 100/s, the rate at width 1: an upper bound)" in smoke  # width 0.125 bounded by width 1
+    R.write_json(tmp_path / "bench-cuda.json", _bench(20000.0, 5000.0, "Some GPU"))
+    assert "| 16 s (11 × 28,709 images at 20,000/s) |" in R.cost_table_markdown(tmp_path)
+
+
+def test_chapter_times_read_the_train_cell_and_its_results(tmp_path):
+    (tmp_path / "_toc.yml").write_text("parts:\n  - chapters:\n      - file: notebooks/a\n      - file: notebooks/b\n"
+                                       "      - file: book/page\n      - file: book/references\n")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "page.md").write_text("# A page\n")
+    (tmp_path / "book" / "references.md").write_text("```{bibliography}\n```\n")
+    (tmp_path / "notebooks").mkdir()
+    words = " ".join(["word"] * 1200)  # 6 minutes at 200 words a minute: rounded up to 10
+    cells = {"a": [nbformat.v4.new_markdown_cell(words)],
+             "b": [nbformat.v4.new_code_cell('mine = train_yourself("final")')]}
+    for name, c in cells.items():
+        nbformat.write(nbformat.v4.new_notebook(cells=c), tmp_path / "notebooks" / f"{name}.ipynb")
+    runs = [{"seed": s, "device_kind": "cpu", "device": "Some CPU", "threads": 2, "wall_time_s": t}
+            for s, t in ((0, 240.0), (1, 360.0))]
+    (tmp_path / "laptop").mkdir()
+    (tmp_path / "laptop" / "final.json").write_text(json.dumps({"runs": runs}))
+    table = R.chapter_times_markdown(tmp_path, root=tmp_path)
+    assert "| {doc}`/notebooks/a` | about 10 min | no training cell |" in table
+    assert "| {doc}`/notebooks/b` | about 5 min | `final`: 5.0 min (4.0-6.0 over seeds 0, 1) |" in table
+    assert "| {doc}`/book/page` | about 5 min | no training cell |" in table
+    assert "references" not in table  # the bibliography is no chapter
+    assert "Some CPU, 2 threads" in table

@@ -74,6 +74,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from .experiments import prepare_data
+    from .results import ensemble, result_path, write_json
+    from .runner import results_root
+
+    data = prepare_data(_load(args.data), args.scale)  # the splits the members were tested on
+    out = ensemble(args.name, args.scale, data.split("PublicTest").labels, data.split("PrivateTest").labels,
+                   results_root(args.scale))
+    path = result_path(out["name"], args.scale, results_root(args.scale))
+    write_json(path, out)
+    print(f"{out['name']}: k = {out['chosen_k']} of seeds {out['seeds']} chosen on PublicTest; "
+          f"PrivateTest {out['private_accuracy']:.2%} -> {path}")
+    return 0
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     from .results import summary_rows, summary_table
 
@@ -102,6 +117,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             continue
         faces = predictor.predict(image)
         print(f"\n{path}: {len(faces)} face(s)")
+        if not faces:
+            print("  no face found (the detector looks for upright, frontal faces at least 36 pixels wide)")
         for f in faces:
             probs = "  ".join(f"{c} {p:.0%}" for c, p in sorted(f.probabilities.items(), key=lambda kv: -kv[1]))
             print(f"  box {f.box}: {f.label}   ({probs})")
@@ -119,8 +136,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_webcam(args: argparse.Namespace) -> int:
     from .demo import Predictor, gui_available, notice, run_video
 
+    if args.threads:
+        # One thread each suits a machine busy with other work (e.g. training): threads that
+        # wait for each other in every frame lose most when cores are shared.
+        import cv2
+        import torch
+
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
     predictor = Predictor(args.weights)
     print(notice(predictor.meta))
+    if args.bench:
+        return _bench_webcam(predictor, args.bench)
     if not gui_available() and not args.out:
         print("OpenCV has no GUI here (the headless build): writing the annotated video to webcam.mp4. "
               "For a live window install the GUI build in its own environment: pip install 'opencv-python<5'")
@@ -128,6 +155,17 @@ def cmd_webcam(args: argparse.Namespace) -> int:
     result = run_video(predictor, source, out=args.out, max_frames=args.max_frames)
     print(f"{result['frames']} frames at {result['fps']:.1f} fps" + (f"; wrote {result['out']}" if result["out"] else ""))
     return 0
+
+
+def _bench_webcam(predictor, repeats: int) -> int:
+    """Per-frame latency of the live loop on a 640x480 frame holding the example photo's face."""
+    from .demo import example_frame, frame_latency
+
+    result = frame_latency(predictor, example_frame(), repeats=repeats)
+    print(f"640x480 frame, {result['faces']} face(s), detection at width {result['detect_width']}: "
+          f"median {result['median_ms']:.1f} ms, 90th percentile {result['p90_ms']:.1f} ms per frame "
+          f"({repeats} frames; torch threads {result['threads']}, OpenCV threads {result['cv2_threads']})")
+    return 0 if result["faces"] else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -165,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     bench.set_defaults(func=cmd_bench)
 
+    ens = commands.add_parser("ensemble", help="average the seeds of a run that kept its probabilities; k chosen on PublicTest")
+    ens.add_argument("name", help="an experiment trained with keep_probabilities (its seeds are the members)")
+    ens.add_argument("--scale", default="laptop", choices=("smoke", "laptop", "paper"))
+    ens.add_argument("--data", help="FER-2013 path (default: $FER_EDU_DATA, data/): the test labels")
+    ens.set_defaults(func=cmd_ensemble)
+
     results = commands.add_parser("results", help="one table of every committed result; flags stale or missing")
     results.add_argument("--markdown", help="also write the table to this Markdown file")
     results.set_defaults(func=cmd_results)
@@ -182,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     webcam.add_argument("--out", help="write the annotated video here (the default where OpenCV has no GUI)")
     webcam.add_argument("--max-frames", type=int, help="stop after this many frames")
     webcam.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="a fer_edu safetensors file")
+    webcam.add_argument("--bench", type=int, nargs="?", const=100, metavar="FRAMES",
+                        help="no camera: time the loop on a 640x480 frame with the example photo's face (default 100 frames)")
+    webcam.add_argument("--threads", type=int, help="CPU threads for detection and model (default: all cores)")
     webcam.set_defaults(func=cmd_webcam)
     return parser
 

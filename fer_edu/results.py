@@ -95,6 +95,7 @@ def record_run(exp: Experiment, scale: str, cfg: TrainConfig, data: FERData, ent
     write_json(path, {
         "name": exp.name, "group": exp.group, "description": exp.description, "scale": scale,
         "meaningless": SCALES[scale].meaningless, "config": cfg.to_dict(), "data": data_record(data),
+        **({"budget_min": exp.budget_min} if exp.budget_min is not None else {}),
         "runs": runs, "summary": by_device,
     })
     return path
@@ -304,16 +305,24 @@ READING_WORDS_PER_MINUTE = 200
 NOT_YET_MEASURED = "not yet measured"
 
 
-def toc_notebooks(repo: Path = REPO) -> list[Path]:
-    """The notebooks the table of contents lists, in its order."""
+def toc_chapters(repo: Path = REPO) -> list[Path]:
+    """The chapter sources (notebooks and Markdown pages) the table of contents lists, in its order.
+
+    The bibliography page is no chapter to read.
+    """
     import re
 
-    files = re.findall(r"^\s*-\s*file:\s*(notebooks/\S+)\s*$", (repo / "_toc.yml").read_text(), re.M)
-    return [repo / f"{f.removesuffix('.ipynb')}.ipynb" for f in files]
+    files = re.findall(r"^\s*-\s*file:\s*(\S+)\s*$", (repo / "_toc.yml").read_text(), re.MULTILINE)
+    found = [next((p for p in (repo / f"{f}.ipynb", repo / f"{f}.md", repo / f) if p.is_file()), None)
+             for f in files]
+    return [p for p in found if p is not None and "{bibliography}" not in p.read_text()]
 
 
-def _cell_sources(notebook: Path) -> list[tuple[str, str]]:
-    cells = json.loads(notebook.read_text())["cells"]
+def _cell_sources(source: Path) -> list[tuple[str, str]]:
+    """(cell type, text) of each cell; a Markdown page is one Markdown cell."""
+    if source.suffix == ".md":
+        return [("markdown", source.read_text())]
+    cells = json.loads(source.read_text())["cells"]
     return [(c["cell_type"], "".join(c["source"])) for c in cells]
 
 
@@ -360,17 +369,18 @@ def chapter_times_markdown(repo: Path = REPO, root: Path | None = None) -> str:
     """Per chapter: reading time (an estimate) and its train-it-yourself cell's measured laptop-scale CPU time."""
     lines = ["| chapter | reading (estimate) | its train-it-yourself cell, laptop scale, CPU |", "|---|---|---|"]
     trained = []
-    for nb in toc_notebooks(repo):
+    for nb in toc_chapters(repo):
         name = train_cell_experiment(nb)
         run = "no training cell"
         if name is not None:
             trained.append(name)
             run = f"`{name}`: {wall_time_text(name, 'laptop', root)}"
-        lines.append(f"| {{doc}}`../notebooks/{nb.stem}` | about {reading_minutes(nb)} min | {run} |")
-    lines += ["", f"Reading: every cell's words at {READING_WORDS_PER_MINUTE} a minute, rounded up to 5 minutes; "
-                  "figures and exercises take longer. Training: the wall time of the course's own runs of the same "
-                  f"experiment (`results/laptop/<name>.json`, on {_devices(trained, 'laptop', root, 'cpu')}); "
-                  "the cell trains one seed. Under the tests the cells train at smoke scale, in seconds."]
+        page = nb.relative_to(repo).with_suffix("").as_posix()
+        lines.append(f"| {{doc}}`/{page}` | about {reading_minutes(nb)} min | {run} |")
+    lines += ["", (f"Reading: every cell's words at {READING_WORDS_PER_MINUTE} a minute, rounded up to 5 minutes; "
+                   "figures and exercises take longer. Training: the wall time of the course's own runs of the same "
+                   f"experiment (`results/laptop/<name>.json`, on {_devices(trained, 'laptop', root, 'cpu')}); "
+                   "the cell trains one seed. Under the tests the cells train at smoke scale, in seconds.")]
     return "\n".join(lines)
 
 
@@ -399,7 +409,7 @@ def scale_cost_text(bench: dict | None, scale) -> str:
     if row["width"] == scale.width:
         return f"{_minutes_text(seconds)} ({scale.epochs} × {images:,} images at {rate:,.0f}/s)"
     # A wider network trains more slowly: its rate gives an upper bound.
-    return f"≤ {_minutes_text(seconds)} ({scale.epochs} × {images:,} images at {rate:,.0f}/s, the rate at width {row['width']:g})"
+    return f"≤ {_minutes_text(seconds)} ({scale.epochs} × {images:,} images at {rate:,.0f}/s, the rate at width {row['width']:g}: an upper bound)"
 
 
 def cost_table_markdown(root: Path | None = None) -> str:
@@ -413,10 +423,10 @@ def cost_table_markdown(root: Path | None = None) -> str:
                      f"{scale_cost_text(benches['cpu'], scale)} | {scale_cost_text(benches['cuda'], scale)} |")
     measured = {kind: f"{b['device']}, {b.get('threads', '?')} threads" if kind == "cpu" else b["device"]
                 for kind, b in benches.items() if b is not None}
-    lines += ["", "Training images per second of the final model measured by `python -m fer_edu bench` "
-                  f"(`results/bench-cpu.json`: {measured.get('cpu', NOT_YET_MEASURED)}; `results/bench-cuda.json`: "
-                  f"{measured.get('cuda', NOT_YET_MEASURED)}). Evaluation, loading and other work come on top: a "
-                  f"whole laptop-scale `final` run took {wall_time_text('final', 'laptop', root)}."]
+    lines += ["", ("Training images per second of the final model measured by `python -m fer_edu bench` "
+                   f"(`results/bench-cpu.json`: {measured.get('cpu', NOT_YET_MEASURED)}; `results/bench-cuda.json`: "
+                   f"{measured.get('cuda', NOT_YET_MEASURED)}). Evaluation, loading and other work come on top: a "
+                   f"whole laptop-scale `final` run took {wall_time_text('final', 'laptop', root)}.")]
     return "\n".join(lines)
 
 
@@ -429,7 +439,8 @@ def replace_between_markers(text: str, name: str, body: str) -> str:
     """``text`` with what lies between ``<!-- begin NAME ... -->`` and ``<!-- end NAME -->`` replaced by ``body``."""
     import re
 
-    pattern = re.compile(rf"(<!-- begin {re.escape(name)}\b[^>]*-->\n)(?:.*?\n)??(<!-- end {re.escape(name)} -->)", re.S)
+    pattern = re.compile(rf"(<!-- begin {re.escape(name)}\b[^>]*-->\n)(?:.*?\n)??(<!-- end {re.escape(name)} -->)",
+                         re.DOTALL)
     if not pattern.search(text):
         raise ValueError(f"no <!-- begin {name} --> ... <!-- end {name} --> markers")
     return pattern.sub(lambda m: m.group(1) + "\n" + body.strip("\n") + "\n\n" + m.group(2), text, count=1)
@@ -454,3 +465,54 @@ def write_book_tables(repo: Path = REPO) -> list[Path]:
             page.write_text(text)
             changed.append(page)
     return changed
+
+
+def private_correct(name: str, seed: int, truth: np.ndarray, scale: str = "laptop", root: Path | None = None,
+                    device: str = "cpu") -> np.ndarray | None:
+    """Per-image correctness on PrivateTest of one recorded run (for paired tests such as McNemar's).
+
+    ``truth`` is PrivateTest's labels in file order. None where the run, or its recorded
+    predictions, are missing, or where ``truth`` is not the split the run was tested on (the
+    synthetic faces, for instance).
+    """
+    result = load_result(name, scale, root)
+    runs = [r for r in (result or {"runs": []})["runs"]
+            if r["seed"] == seed and r["device_kind"] == device and "predictions" in r["private"]]
+    if not runs:
+        return None
+    predicted = np.array(list(runs[0]["private"]["predictions"]), dtype=int)
+    return predicted == np.asarray(truth) if len(predicted) == len(truth) else None
+
+
+# --------------------------------------------------------------------------- ensembles
+
+
+def ensemble(name: str, scale: str, public_labels: np.ndarray, private_labels: np.ndarray,
+             root: Path | None = None, device: str = "cpu") -> dict:
+    """Average the class probabilities of the first k seeds of ``name``, k = 1 ... n; choose k on PublicTest.
+
+    The members are the runs that kept their probabilities (``keep_probabilities``), in seed
+    order. PrivateTest is reported for the k chosen on PublicTest; the accuracies for every k are
+    returned for the figure, never to choose.
+    """
+    from .metrics import decode_probabilities
+
+    result = load_result(name, scale, root)
+    members = sorted((r for r in (result or {"runs": []})["runs"]
+                      if r["device_kind"] == device and "probabilities" in r["private"]), key=lambda r: r["seed"])
+    if not members:
+        raise ValueError(f"{name} at scale {scale} has no runs with stored probabilities to ensemble")
+    public = [decode_probabilities(r["public_probabilities"]) for r in members]
+    private = [decode_probabilities(r["private"]["probabilities"]) for r in members]
+    if len(public[0]) != len(public_labels) or len(private[0]) != len(private_labels):
+        raise ValueError("the labels given are not the splits these runs were tested on")
+    public_acc, private_acc = [], []
+    for k in range(1, len(members) + 1):
+        public_acc.append(float((np.mean(public[:k], 0).argmax(1) == public_labels).mean()))
+        private_acc.append(float((np.mean(private[:k], 0).argmax(1) == private_labels).mean()))
+    k = int(np.argmax(public_acc)) + 1  # ties keep the smaller ensemble
+    return {"name": f"{name}_ensemble", "members": name, "scale": scale,
+            "seeds": [r["seed"] for r in members], "chosen_k": k,
+            "public_accuracy_by_k": public_acc, "private_accuracy_by_k": private_acc,
+            "private_accuracy": private_acc[k - 1],
+            "single_private_accuracies": [r["private_accuracy"] for r in members]}

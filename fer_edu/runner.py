@@ -62,7 +62,7 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
         ckpt = results_module.RUNS_DIR / "checkpoints" / scale / exp.name / f"seed{seed}-{kind}.pt"
         print(f"\n[{i}/{len(queue)}] {exp.name} seed {seed} ({exp.description}), scale {scale}", flush=True)
         started = time.perf_counter()
-        entry = train(cfg, data, seed, checkpoint=ckpt, device=device)
+        entry = train(cfg, data, seed, checkpoint=ckpt, device=device, keep_probabilities=exp.keep_probabilities)
         path = record_run(exp, scale, cfg, data, entry, root, commit=commit)
         # The chosen weights stay on this machine (runs/ is git-ignored) for demos and explanations.
         save_weights(entry["model_state"], results_module.RUNS_DIR / "models" / scale / exp.name / f"seed{seed}.safetensors",

@@ -16,13 +16,14 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from .data import Augment, FERData, augment, drop_test_duplicates, normalize, split_tensors
 from .leak import paper_protocol_epoch
 from .losses import FocalLoss, build_loss, dynamic_alpha
-from .metrics import scores
+from .metrics import encode_probabilities, scores
 from .models import build_model, count_parameters
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -55,6 +56,10 @@ class TrainConfig:
     # record the paper's leaky per-epoch test accuracy beside the honest run (fer_edu.leak).
     drop_test_duplicates: bool = False
     measure_leak: bool = False
+    # Beyond the paper: mixup (Zhang et al. 2018) with Beta(mixup, mixup) weights, 0 = off; an
+    # exponential moving average of the weights (decay per step, 0 = off), evaluated and kept instead.
+    mixup: float = 0.0
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -65,6 +70,8 @@ class TrainConfig:
             raise ValueError(f"unknown sampling {self.sampling!r}; expected 'uniform' or 'balanced'")
         if self.dynamic_alpha and self.loss != "focal":
             raise ValueError("dynamic_alpha needs loss='focal'")
+        if self.mixup < 0 or not 0 <= self.ema_decay < 1:
+            raise ValueError("mixup >= 0 and 0 <= ema_decay < 1 are required")
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
             raise ValueError("epochs >= 1, batch_size >= 2 and lr > 0 are required")
 
@@ -180,14 +187,17 @@ def predict(model: nn.Module, images: torch.Tensor, rt: Runtime, batch_size: int
 
 
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, rt: Runtime,
-             tta_flip: bool = False) -> dict:
-    """Loss (cross entropy), accuracy and per-class scores on one split."""
+             tta_flip: bool = False, keep_probabilities: bool = False) -> dict:
+    """Loss (cross entropy), accuracy and per-class scores on one split (and its probabilities if asked)."""
     probs = predict(model, images, rt, tta_flip=tta_flip)
     y = labels.cpu()
     loss = nn.functional.nll_loss(probs.clamp_min(1e-12).log(), y).item()
     predicted = probs.argmax(1).numpy()
     # One digit per image, in the split's order: what paired tests (McNemar, bootstrap) between models need.
-    return {"loss": loss, **scores(y.numpy(), predicted), "predictions": "".join(map(str, predicted.tolist()))}
+    out = {"loss": loss, **scores(y.numpy(), predicted), "predictions": "".join(map(str, predicted.tolist()))}
+    if keep_probabilities:  # what an ensemble averages
+        out["probabilities"] = encode_probabilities(probs.numpy())
+    return out
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -205,11 +215,13 @@ def _cpu_state(model: nn.Module) -> dict:
 
 
 def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | Path | None = None,
-          device: str | None = None, progress: bool = True, stop_after_epochs: int | None = None) -> dict:
+          device: str | None = None, progress: bool = True, stop_after_epochs: int | None = None,
+          keep_probabilities: bool = False) -> dict:
     """Train ``cfg`` at ``seed`` on ``data``: choose the epoch on PublicTest, report PrivateTest once.
 
     ``checkpoint`` is a file written after every epoch; when it exists, the run resumes from it.
     ``stop_after_epochs`` stops early (as if killed) after that many epochs in total, for tests.
+    ``keep_probabilities`` adds the chosen weights' PublicTest and PrivateTest probabilities (ensembles).
     Returns one seed's entry of a results file (see ``fer_edu.experiments``).
     """
     rt = Runtime.auto(device)
@@ -230,6 +242,9 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
         raise ValueError(f"batch size {cfg.batch_size} is larger than the {len(y_train)} training images")
     optimizer = make_optimizer(cfg, model)
     scheduler = make_scheduler(cfg, optimizer, steps_per_epoch)
+    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay),
+                                               use_buffers=True) if cfg.ema_decay else None)
+    judged = ema.module if ema is not None else model  # the weights evaluated, chosen and kept
     sample_weights = (1.0 / torch.bincount(y_train, minlength=7).clamp(min=1).float())[y_train].cpu()
 
     state = {"epoch": 0, "history": [], "best_epoch": 0, "best_public": -1.0, "best_state": None,
@@ -245,6 +260,8 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
             scheduler.load_state_dict(saved["scheduler"])
         if isinstance(loss_fn, FocalLoss):
             loss_fn.set_alpha(saved["alpha"])
+        if ema is not None:
+            ema.load_state_dict(saved["ema"])
         state = {k: saved[k] for k in state}
 
     for epoch in range(state["epoch"], cfg.epochs):
@@ -260,6 +277,7 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
         else:
             order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
         order = order[: steps_per_epoch * cfg.batch_size].to(rt.device).view(steps_per_epoch, cfg.batch_size)
+        mix_rng = np.random.default_rng(seed * 100_003 + epoch)
         model.train()
         total_loss = torch.zeros((), device=rt.device)
         total_correct = torch.zeros((), device=rt.device, dtype=torch.long)
@@ -270,17 +288,25 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
             if rt.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yb = y_train[idx]
+            if cfg.mixup:
+                lam = float(mix_rng.beta(cfg.mixup, cfg.mixup))
+                perm = torch.from_numpy(mix_rng.permutation(len(yb))).to(rt.device)
+                xb = lam * xb + (1 - lam) * xb[perm]
             with rt.autocast():
                 logits = model(xb)
             loss = loss_fn(logits.float(), yb)
+            if cfg.mixup:
+                loss = lam * loss + (1 - lam) * loss_fn(logits.float(), yb[perm])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
+            if ema is not None:
+                ema.update_parameters(model)
             total_loss += loss.detach() * len(yb)
             total_correct += (logits.argmax(1) == yb).sum()
-        public = evaluate(model, x_public, y_public, rt, tta_flip=cfg.tta_flip)
+        public = evaluate(judged, x_public, y_public, rt, tta_flip=cfg.tta_flip)
         if cfg.dynamic_alpha:
             loss_fn.set_alpha(dynamic_alpha(public["recall"]))
         seen = steps_per_epoch * cfg.batch_size
@@ -288,10 +314,10 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
                   "public_loss": public["loss"], "public_accuracy": public["accuracy"],
                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
         if cfg.measure_leak:
-            record.update(paper_protocol_epoch(model, x_public, y_public, x_private, y_private, rt, cfg.tta_flip))
+            record.update(paper_protocol_epoch(judged, x_public, y_public, x_private, y_private, rt, cfg.tta_flip))
         state["history"].append(record)
         if public["accuracy"] > state["best_public"]:  # ties keep the earlier epoch
-            state.update(best_public=public["accuracy"], best_epoch=epoch + 1, best_state=_cpu_state(model))
+            state.update(best_public=public["accuracy"], best_epoch=epoch + 1, best_state=_cpu_state(judged))
         state["epoch"] = epoch + 1
         state["wall_time_s"] += record["seconds"]
         if progress:
@@ -304,26 +330,28 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "alpha": loss_fn.alpha.cpu() if isinstance(loss_fn, FocalLoss) else None,
+                "ema": ema.state_dict() if ema is not None else None,
             }, ckpt_path)
 
     # The protocol: the epoch chosen on PublicTest; PrivateTest evaluated once, with those weights.
     started = time.perf_counter()
-    model.load_state_dict(state["best_state"])
-    private = evaluate(model, x_private, y_private, rt, tta_flip=cfg.tta_flip)
-    train_eval = evaluate(model, x_train, y_train, rt)
-    public_best = evaluate(model, x_public, y_public, rt, tta_flip=cfg.tta_flip)
+    judged.load_state_dict(state["best_state"])
+    private = evaluate(judged, x_private, y_private, rt, tta_flip=cfg.tta_flip, keep_probabilities=keep_probabilities)
+    train_eval = evaluate(judged, x_train, y_train, rt)
+    public_best = evaluate(judged, x_public, y_public, rt, tta_flip=cfg.tta_flip, keep_probabilities=keep_probabilities)
     state["wall_time_s"] += time.perf_counter() - started
     return {
         "seed": seed,
         "training_images": len(y_train),
         "selected_epoch": state["best_epoch"],
         "public_accuracy": public_best["accuracy"],
+        **({"public_probabilities": public_best["probabilities"]} if keep_probabilities else {}),
         "private_accuracy": private["accuracy"],
         "private": private,
         "train_accuracy": train_eval["accuracy"],
         "history": state["history"],
         "wall_time_s": state["wall_time_s"],
-        "parameters": count_parameters(model),
+        "parameters": count_parameters(judged),
         **rt.describe(),
         "model_state": state["best_state"],
     }

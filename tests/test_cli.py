@@ -96,3 +96,22 @@ def test_train_yourself_never_writes_results(tmp_path, monkeypatch):
     result = train_yourself("vgg11", "smoke", seed=0)
     assert result["name"] == "vgg11" and result["meaningless"] and len(result["runs"]) == 1
     assert not (tmp_path / "results").exists()
+
+
+def test_ensemble_command_averages_seeds_that_kept_probabilities(tmp_path, monkeypatch, capsys):
+    import json
+
+    from fer_edu import results
+
+    monkeypatch.setattr(results, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    assert main(["run", "best45", "--scale", "smoke", "--seeds", "0,1"]) == 0
+    assert main(["ensemble", "best45", "--scale", "smoke"]) == 0
+    assert "chosen on PublicTest" in capsys.readouterr().out
+    out = json.loads((tmp_path / "runs" / "results" / "smoke" / "best45_ensemble.json").read_text())
+    assert out["seeds"] == [0, 1] and out["chosen_k"] in (1, 2) and len(out["private_accuracy_by_k"]) == 2
+    # A run without stored probabilities cannot be ensembled: one clear message.
+    assert main(["run", "vgg11", "--scale", "smoke", "--seeds", "0"]) == 0
+    capsys.readouterr()
+    assert main(["ensemble", "vgg11", "--scale", "smoke"]) == 2
+    assert "no runs with stored probabilities" in capsys.readouterr().err

@@ -2,6 +2,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fer_edu.experiments import REGISTRY, SCALES, default_scale, prepare_data, resolve, seeds_for
@@ -144,3 +145,46 @@ def test_beyond_group_is_not_in_the_reference_suite():
     leak, final = REGISTRY["final_leak"].config("laptop"), REGISTRY["final"].config("laptop")
     assert replace(leak, measure_leak=False) == final
     assert REGISTRY["final_dedup"].config("laptop").drop_test_duplicates
+
+
+def test_extra_sets_training_fields_exactly_except_at_smoke_scale():
+    from fer_edu.data import Augment
+    from fer_edu.experiments import Experiment
+
+    recipe = Experiment("r", "beyond", "a recipe", optimizer="sgd", extra={
+        "width": 0.5, "epochs": 35, "batch_size": 128, "lr": 0.05, "nesterov": True, "momentum": 0.9,
+        "augment": Augment(rotation=15.0, scale=(0.8, 1.2), translate=0.1, erasing=0.5)}, budget_min=45)
+    cfg = recipe.config("laptop")
+    assert (cfg.width, cfg.epochs, cfg.batch_size, cfg.lr, cfg.augment.erasing) == (0.5, 35, 128, 0.05, 0.5)
+    smoke = recipe.config("smoke")
+    assert (smoke.width, smoke.epochs) == (SCALES["smoke"].width, SCALES["smoke"].epochs) and smoke.lr == 0.05
+
+
+def test_ensemble_chooses_k_on_publictest_only(tmp_path):
+    from fer_edu.metrics import encode_probabilities
+    from fer_edu.results import ensemble, result_path
+
+    rng = np.random.default_rng(0)
+    pub_y, priv_y = rng.integers(0, 7, 200), rng.integers(0, 7, 200)
+
+    def noisy(y, strength):
+        p = rng.dirichlet(np.ones(7), size=len(y))
+        p[np.arange(len(y)), y] += strength
+        return p / p.sum(1, keepdims=True)
+
+    runs = []
+    for seed in range(4):
+        # Members 0-1 are good on PublicTest; 2-3 are noise there but (a trap) perfect on PrivateTest.
+        good = seed < 2
+        runs.append({"seed": seed, "device_kind": "cpu", "private_accuracy": 0.0,
+                     "public_probabilities": encode_probabilities(noisy(pub_y, 0.6 if good else 0.0)),
+                     "private": {"probabilities": encode_probabilities(noisy(priv_y, 0.3 if good else 5.0))}})
+    path = result_path("m", "laptop", tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"name": "m", "runs": runs}))
+    out = ensemble("m", "laptop", pub_y, priv_y, root=tmp_path)
+    assert out["chosen_k"] == int(np.argmax(out["public_accuracy_by_k"])) + 1 <= 2
+    assert out["private_accuracy"] == out["private_accuracy_by_k"][out["chosen_k"] - 1]
+    assert max(out["private_accuracy_by_k"]) > out["private_accuracy"]  # the PrivateTest-best k was not taken
+    with pytest.raises(ValueError, match="not the splits"):
+        ensemble("m", "laptop", pub_y[:10], priv_y, root=tmp_path)

@@ -27,3 +27,13 @@ def test_mcnemar_and_bootstrap():
     assert r["only_a"] == 20 and r["only_b"] == 0 and r["p_value"] < 1e-5
     d = bootstrap_difference(a, b)
     assert d["difference"] == pytest.approx(0.2) and d["low"] > 0
+
+
+def test_probabilities_round_trip_through_text():
+    from fer_edu.metrics import decode_probabilities, encode_probabilities
+
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(7), size=50).astype(np.float32)
+    back = decode_probabilities(encode_probabilities(p))
+    assert back.shape == (50, 7) and np.abs(back - p).max() < 1e-3
+    assert (back.argmax(1) == p.argmax(1)).mean() > 0.95

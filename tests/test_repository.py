@@ -40,3 +40,24 @@ def test_book_excludes_environments():
     config = (REPO / "_config.yml").read_text()
     for pattern in ('".venv/**"', '"**/site-packages/**"', '"runs/**"', '"_build/**"'):
         assert pattern in config
+
+
+def test_only_the_leak_module_looks_at_test_data_per_epoch():
+    """fer_edu.leak is the one place allowed to evaluate the test splits per epoch; only train() calls it."""
+    callers = sorted(p.name for p in (REPO / "fer_edu").rglob("*.py") if "paper_protocol_epoch" in p.read_text())
+    assert callers == ["leak.py", "train.py"]
+    train_src = (REPO / "fer_edu" / "train.py").read_text()
+    # train() evaluates PrivateTest per epoch only inside the measure_leak branch, and chooses on PublicTest.
+    assert train_src.count("x_private") == 3  # split, the leak measurement's call, the final evaluation
+    assert 'if public["accuracy"] > state["best_public"]' in train_src
+
+
+def test_every_notebook_installs_the_course_where_it_is_missing():
+    """On Colab a notebook opens alone: its first code cell clones and installs the course, hidden in the book."""
+    import json
+
+    for nb in sorted((REPO / "notebooks").glob("*.ipynb")):
+        first = next(c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code")
+        src = "".join(first["source"])
+        assert "import fer_edu" in src and "git clone" in src and "pip install" in src, nb.name
+        assert {"remove-cell", "nbval-ignore-output"} <= set(first["metadata"].get("tags", [])), nb.name

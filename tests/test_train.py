@@ -1,5 +1,6 @@
 """The engine on tiny synthetic data: every optimizer path, losses, sampling, resume."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -125,3 +126,38 @@ def test_measure_leak_records_per_epoch_test_accuracy_and_changes_no_training(ti
     assert s["paper_epoch"] == pooled.index(max(pooled)) + 1
     with pytest.raises(ValueError, match="measure_leak"):
         leak_summary(honest)
+
+
+def test_mixup_and_ema_resume_exactly_and_change_training(tiny, tmp_path):
+    cfg = _cfg(epochs=3, mixup=0.4, ema_decay=0.9, tta_flip=True)
+    full = train(cfg, tiny, seed=2, progress=False)
+    ckpt = tmp_path / "run.pt"
+    train(cfg, tiny, seed=2, checkpoint=ckpt, progress=False, stop_after_epochs=1)
+    resumed = train(cfg, tiny, seed=2, checkpoint=ckpt, progress=False)
+    for k, v in full["model_state"].items():
+        assert torch.equal(v, resumed["model_state"][k]), k
+    # Each ingredient changes what is trained or kept (a silently ignored option would not).
+    plain = train(_cfg(epochs=3, tta_flip=True), tiny, seed=2, progress=False)
+    mix = train(_cfg(epochs=3, mixup=0.4, tta_flip=True), tiny, seed=2, progress=False)
+    key = next(k for k in plain["model_state"] if k.endswith("weight"))
+    assert not torch.equal(plain["model_state"][key], mix["model_state"][key])
+    assert not torch.equal(mix["model_state"][key], full["model_state"][key])
+
+
+def test_keep_probabilities_stores_test_probabilities(tiny):
+    from fer_edu.metrics import decode_probabilities
+
+    r = train(_cfg(epochs=1), tiny, seed=0, progress=False, keep_probabilities=True)
+    private = decode_probabilities(r["private"]["probabilities"])
+    public = decode_probabilities(r["public_probabilities"])
+    assert private.shape == (48, 7) and public.shape == (48, 7)
+    # float16 storage may break a near tie differently, hardly ever
+    assert (private.argmax(1) == np.array(list(r["private"]["predictions"]), int)).mean() > 0.9
+    assert "probabilities" not in train(_cfg(epochs=1), tiny, seed=0, progress=False)["private"]
+
+
+def test_bad_mixup_and_ema():
+    with pytest.raises(ValueError, match="mixup"):
+        TrainConfig(mixup=-1)
+    with pytest.raises(ValueError, match="ema_decay"):
+        TrainConfig(ema_decay=1.0)

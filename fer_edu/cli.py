@@ -136,18 +136,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_webcam(args: argparse.Namespace) -> int:
     from .demo import Predictor, gui_available, notice, run_video
 
-    if args.threads:
-        # One thread each suits a machine busy with other work (e.g. training): threads that
-        # wait for each other in every frame lose most when cores are shared.
-        import cv2
-        import torch
+    import cv2
+    import torch
 
+    # The model sees one face at a time, where a second thread gains nothing, and OpenMP's threads,
+    # left spinning after each forward pass, slow the OpenCV detection that follows: one torch
+    # thread, OpenCV on every core (14.9 ms a frame against 17.2 with two torch threads, idle 2 cores).
+    torch.set_num_threads(1)
+    if args.threads:  # one thread for OpenCV too suits a machine busy with other work (e.g. training)
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)
     predictor = Predictor(args.weights)
     print(notice(predictor.meta))
     if args.bench:
-        return _bench_webcam(predictor, args.bench)
+        return _bench_webcam(predictor, args.bench, args.save)
     if not gui_available() and not args.out:
         print("OpenCV has no GUI here (the headless build): writing the annotated video to webcam.mp4. "
               "For a live window install the GUI build in its own environment: pip install 'opencv-python<5'")
@@ -157,11 +159,20 @@ def cmd_webcam(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench_webcam(predictor, repeats: int) -> int:
+def _bench_webcam(predictor, repeats: int, save: str | None = None) -> int:
     """Per-frame latency of the live loop on a 640x480 frame holding the example photo's face."""
+    import os
+
     from .demo import example_frame, frame_latency
+    from .results import git_commit, write_json
+    from .train import Runtime
 
     result = frame_latency(predictor, example_frame(), repeats=repeats)
+    if save:
+        machine = {k: v for k, v in Runtime.auto("cpu").describe().items() if k != "threads"}
+        write_json(Path(save), {**machine, **result, "repeats": repeats, "frame": "640x480, the example photo's face",
+                                "load_average_before": list(os.getloadavg()), "commit": git_commit(), "target_ms": 16})
+        print(f"wrote {save}")
     print(f"640x480 frame, {result['faces']} face(s), detection at width {result['detect_width']}: "
           f"median {result['median_ms']:.1f} ms, 90th percentile {result['p90_ms']:.1f} ms per frame "
           f"({repeats} frames; torch threads {result['threads']}, OpenCV threads {result['cv2_threads']})")
@@ -228,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     webcam.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="a fer_edu safetensors file")
     webcam.add_argument("--bench", type=int, nargs="?", const=100, metavar="FRAMES",
                         help="no camera: time the loop on a 640x480 frame with the example photo's face (default 100 frames)")
-    webcam.add_argument("--threads", type=int, help="CPU threads for detection and model (default: all cores)")
+    webcam.add_argument("--save", help="with --bench: also write the measurement to this JSON file")
+    webcam.add_argument("--threads", type=int,
+                        help="CPU threads for detection and model (default: OpenCV on all cores, the model on one)")
     webcam.set_defaults(func=cmd_webcam)
     return parser
 

@@ -171,10 +171,11 @@ class Predictor:
         scale = w / width if width and w > width else 1.0
         if scale > 1:
             # Faster (the cost grows with the pixel count); faces under 24 * scale pixels are missed.
-            # Coarser steps between scales (1.15) cost a quarter less and still found the example
-            # photo's face at every size from 35 to 120 pixels in a 320-wide copy.
+            # Coarser steps between scales (1.2) with fewer neighbours (3) cost 12 ms instead of 17
+            # on an idle 2-core machine and found the example photo's face pasted at every width
+            # from 50 to 120 pixels of a 320-wide frame, as the finer setting (1.15, 5) did.
             small = cv2.resize(gray, (width, max(1, round(h / scale))), interpolation=cv2.INTER_AREA)
-            boxes = self.detector.detectMultiScale(small, scaleFactor=1.15, minNeighbors=5, minSize=(24, 24))
+            boxes = self.detector.detectMultiScale(small, scaleFactor=1.2, minNeighbors=3, minSize=(24, 24))
         else:
             boxes = self.detector.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5, minSize=(36, 36))
         boxes = [_clip_box([round(v * scale) for v in b], w, h) for b in boxes]

@@ -281,10 +281,15 @@ def test_live_loop_finds_the_face_in_a_webcam_sized_frame(predictor):
     assert 0 < result["median_ms"] <= result["p90_ms"] < 10_000  # generous: the machine may be busy
 
 
-def test_webcam_bench_command(capsys):
-    assert main(["webcam", "--bench", "3", "--threads", "1"]) == 0
+def test_webcam_bench_command(capsys, tmp_path):
+    import json
+
+    assert main(["webcam", "--bench", "3", "--threads", "1", "--save", str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
     assert "640x480 frame, 1 face(s)" in out and "median" in out
+    saved = json.loads((tmp_path / "b.json").read_text())
+    assert saved["faces"] == 1 and saved["repeats"] == 3 and saved["target_ms"] == 16 and saved["device_kind"] == "cpu"
+    assert saved["threads"] == 1  # the threads the measurement ran with, not the machine's
 
 
 def _data_url(path: Path) -> str:

@@ -431,8 +431,43 @@ def cost_table_markdown(root: Path | None = None) -> str:
 
 
 #: page -> {table name: the function that writes it}
+def leak_table_markdown(root: Path | None = None) -> str:
+    """The paper's protocol against the honest one, per seed of ``final_leak`` (laptop scale), or "not yet run"."""
+    from .leak import leak_summary
+
+    result = load_result("final_leak", "laptop", root)
+    if result is None:
+        return f"The leak measurement (`final_leak`, laptop scale): {NOT_YET_RUN}."
+    lines = ["| seed | honest: PrivateTest, epoch chosen on PublicTest | paper's protocol: PublicTest + PrivateTest, "
+             "epoch chosen on it | the same pooled set at the honest epoch | leak (points) |", "|---|---|---|---|---|"]
+    summaries = [leak_summary(r) for r in result["runs"] if r["device_kind"] == "cpu"]
+    for s in summaries:
+        lines.append(f"| {s['seed']} | {100 * s['honest']:.2f} % (epoch {s['honest_epoch']}) | "
+                     f"{100 * s['paper_protocol']:.2f} % (epoch {s['paper_epoch']}) | {100 * s['honest_pooled']:.2f} % | "
+                     f"{s['leak_points']:+.2f} |")
+    mean = np.mean([s["leak_points"] for s in summaries])
+    return "\n".join(lines) + (f"\n\nLaptop scale, `final_leak` (the final model trained exactly as `final`); mean leak "
+                               f"over the {len(summaries)} seed(s): {mean:+.2f} points.")
+
+
+def reproduction_table_markdown(root: Path | None = None) -> str:
+    """Runs that repeat another's training exactly (``final_leak`` repeats ``final``): same PrivateTest accuracy?"""
+    final, leak = load_result("final", "laptop", root), load_result("final_leak", "laptop", root)
+    if final is None or leak is None:
+        return f"`final_leak` against `final`: {NOT_YET_RUN}."
+    first = {r["seed"]: r for r in final["runs"] if r["device_kind"] == "cpu"}
+    lines = ["| seed | `final` PrivateTest (commit) | `final_leak` PrivateTest (commit) | same |", "|---|---|---|---|"]
+    for r in sorted((r for r in leak["runs"] if r["device_kind"] == "cpu" and r["seed"] in first), key=lambda r: r["seed"]):
+        f = first[r["seed"]]
+        same = "yes" if f["private_accuracy"] == r["private_accuracy"] else "no"
+        lines.append(f"| {r['seed']} | {100 * f['private_accuracy']:.2f} % ({f['commit'][:7]}) | "
+                     f"{100 * r['private_accuracy']:.2f} % ({r['commit'][:7]}) | {same} |")
+    return "\n".join(lines)
+
+
 BOOK_TABLES = {"book/intro.md": {"chapter-times": chapter_times_markdown},
-               "book/setup.md": {"scale-costs": cost_table_markdown}}
+               "book/setup.md": {"scale-costs": cost_table_markdown},
+               "book/reproducibility.md": {"leak": leak_table_markdown, "reproductions": reproduction_table_markdown}}
 
 
 def replace_between_markers(text: str, name: str, body: str) -> str:

@@ -62,3 +62,22 @@ def test_chapter_times_read_the_train_cell_and_its_results(tmp_path):
     assert "| {doc}`/book/page` | about 5 min | no training cell |" in table
     assert "references" not in table  # the bibliography is no chapter
     assert "Some CPU, 2 threads" in table
+
+
+def test_leak_and_reproduction_tables(tmp_path):
+    import json
+
+    from fer_edu.results import leak_table_markdown, reproduction_table_markdown, result_path
+
+    assert "not yet run" in leak_table_markdown(tmp_path) and "not yet run" in reproduction_table_markdown(tmp_path)
+    history = [{"epoch": e, "public_accuracy": p, "leak_test_accuracy": t, "leak_private_accuracy": q}
+               for e, p, t, q in [(1, 0.50, 0.52, 0.54), (2, 0.60, 0.58, 0.56), (3, 0.55, 0.61, 0.67)]]
+    run = {"seed": 0, "device_kind": "cpu", "selected_epoch": 2, "private_accuracy": 0.56, "history": history,
+           "commit": "abcdef0123"}
+    for name, r in (("final_leak", run), ("final", {**run, "private_accuracy": 0.57, "commit": "1234567890"})):
+        path = result_path(name, "laptop", tmp_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"name": name, "runs": [r]}))
+    leak = leak_table_markdown(tmp_path)
+    assert "| 0 | 56.00 % (epoch 2) | 61.00 % (epoch 3) | 58.00 % | +3.00 |" in leak
+    assert "| 0 | 57.00 % (1234567) | 56.00 % (abcdef0) | no |" in reproduction_table_markdown(tmp_path)

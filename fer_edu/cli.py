@@ -89,6 +89,16 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_demo(args: argparse.Namespace) -> int:
+    from .runner import DEMO_WEIGHTS, export_demo_model
+
+    meta = export_demo_model(args.scale, args.budget_mb, Path(args.out) if args.out else DEMO_WEIGHTS)
+    print(f"{meta['name']} seed {meta['seed']} ({meta['scale']} scale): PublicTest {meta['public_accuracy']:.2%}, "
+          f"best of {len(meta['candidates'])} candidates; PrivateTest {meta['private_accuracy']:.2%} "
+          f"-> {args.out or DEMO_WEIGHTS}")
+    return 0
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     from .results import summary_rows, summary_table
 
@@ -219,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
     ens.add_argument("--scale", default="laptop", choices=("smoke", "laptop", "paper"))
     ens.add_argument("--data", help="FER-2013 path (default: $FER_EDU_DATA, data/): the test labels")
     ens.set_defaults(func=cmd_ensemble)
+
+    export = commands.add_parser("export-demo", help="write the demo model: the kept run best on PublicTest")
+    export.add_argument("--scale", default="laptop", choices=("laptop", "paper"))
+    export.add_argument("--budget-mb", type=float, default=3.0, help="largest float16 file (default 3 MB)")
+    export.add_argument("--out", help="default results/models/demo.safetensors")
+    export.set_defaults(func=cmd_export_demo)
 
     results = commands.add_parser("results", help="one table of every committed result; flags stale or missing")
     results.add_argument("--markdown", help="also write the table to this Markdown file")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import torch
+
 from .data import BANNER, FERData, load_dataset, load_fer2013
 from .experiments import SCALES, Experiment, prepare_data, seeds_for
 from . import results as results_module
 from .results import FULL_SPLITS, git_commit, owed, record_run
 from .train import Runtime, train
-from .weights import save_weights
+from .weights import load_file_state, save_weights
 
 
 def check_data_for_scale(data: FERData, scale: str) -> None:
@@ -91,3 +93,39 @@ def train_yourself(name: str, scale: str | None = None, seed: int = 0) -> dict:
         print(f"*** {SMOKE_NOTICE} ***")
     (path,) = run_experiments([REGISTRY[name]], scale, seeds=[seed], reader=True)
     return json.loads(path.read_text())
+
+
+DEMO_WEIGHTS = results_module.RESULTS_DIR / "models" / "demo.safetensors"
+
+
+def export_demo_model(scale: str = "laptop", budget_mb: float = 3.0, out: Path | None = None,
+                      root: Path | None = None) -> dict:
+    """Commit-ready demo weights: of the runs whose chosen weights this machine kept (``runs/models``),
+    the best on **PublicTest** (never PrivateTest) that fits ``budget_mb`` in float16.
+
+    Writes ``out`` (default ``results/models/demo.safetensors``) with the run's name, seed,
+    PublicTest and PrivateTest accuracy and the candidates it was chosen from; returns that metadata.
+    """
+    root = root or results_module.RESULTS_DIR
+    candidates = []
+    for path in sorted((root / scale).glob("*.json")):
+        result = results_module.load_result(path.stem, scale, root)
+        if not result or "runs" not in result or "config" not in result:
+            continue
+        for run in result["runs"]:
+            weights = results_module.RUNS_DIR / "models" / scale / result["name"] / f"seed{run['seed']}.safetensors"
+            if run["device_kind"] == "cpu" and weights.exists() and 2 * run["parameters"] / 1e6 <= budget_mb:
+                candidates.append((run["public_accuracy"], -run["parameters"], result, run, weights))
+    if not candidates:
+        raise ValueError(f"no {scale}-scale run with kept weights fits {budget_mb} MB: train one first")
+    # Best PublicTest; ties go to the smaller network.
+    public, _, result, run, weights = max(candidates, key=lambda c: (c[0], c[1]))
+    cfg = result["config"]
+    meta = {"name": result["name"], "scale": scale, "seed": run["seed"], "public_accuracy": public,
+            "private_accuracy": run["private_accuracy"], "commit": run["commit"],
+            "note": f"the demo model: best PublicTest accuracy of the {len(candidates)} {scale}-scale runs whose "
+                    f"weights were kept (fit {budget_mb:g} MB in float16); weights stored in float16",
+            "candidates": sorted(f"{c[2]['name']}/seed{c[3]['seed']}" for c in candidates)}
+    save_weights(load_file_state(weights), out or DEMO_WEIGHTS, architecture=cfg["architecture"], width=cfg["width"],
+                 dtype=torch.float16, **meta)
+    return meta

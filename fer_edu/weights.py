@@ -56,3 +56,8 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, 
         raise ValueError(f"{path}: weights do not fit {meta['architecture']} at width {meta['width']}: "
                          f"{str(exc).splitlines()[0]}") from None
     return model.to(device).eval(), meta
+
+
+def load_file_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a weights file as stored (no model built)."""
+    return load_file(str(path))

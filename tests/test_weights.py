@@ -32,3 +32,46 @@ def test_not_a_weights_file(tmp_path):
         read_metadata(tmp_path / "other.safetensors")
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path / "missing.safetensors")
+
+
+def test_demo_model_is_chosen_on_publictest_never_privatetest(tmp_path, monkeypatch):
+    import json
+
+    import torch
+
+    from fer_edu import results
+    from fer_edu.models import build_model, count_parameters
+    from fer_edu.runner import export_demo_model
+    from fer_edu.weights import load_model, read_metadata, save_weights
+
+    monkeypatch.setattr(results, "RUNS_DIR", tmp_path / "runs")
+    model = build_model("vgg11", 0.125)
+    # "a" is better on PrivateTest, "b" on PublicTest: the demo must be "b".
+    for name, public, private in (("a", 0.50, 0.70), ("b", 0.60, 0.55)):
+        run = {"seed": 0, "device_kind": "cpu", "public_accuracy": public, "private_accuracy": private,
+               "parameters": count_parameters(model), "commit": "c0ffee"}
+        (tmp_path / "laptop").mkdir(exist_ok=True)
+        (tmp_path / "laptop" / f"{name}.json").write_text(json.dumps(
+            {"name": name, "config": {"architecture": "vgg11", "width": 0.125}, "runs": [run]}))
+        save_weights(model.state_dict(), tmp_path / "runs" / "models" / "laptop" / name / "seed0.safetensors",
+                     architecture="vgg11", width=0.125)
+    meta = export_demo_model("laptop", out=tmp_path / "demo.safetensors", root=tmp_path)
+    assert meta["name"] == "b" and meta["candidates"] == ["a/seed0", "b/seed0"]
+    stored = read_metadata(tmp_path / "demo.safetensors")
+    assert stored["name"] == "b" and stored["public_accuracy"] == 0.60
+    loaded, _ = load_model(tmp_path / "demo.safetensors")
+    assert next(loaded.parameters()).dtype == torch.float32  # stored in float16, loaded as float32
+    with pytest.raises(ValueError, match="fits"):
+        export_demo_model("laptop", budget_mb=0.001, out=tmp_path / "x.safetensors", root=tmp_path)
+
+
+def test_committed_demo_model_is_the_publictest_choice():
+    from fer_edu.demo import DEFAULT_WEIGHTS
+    from fer_edu.results import load_result
+    from fer_edu.weights import read_metadata
+
+    meta = read_metadata(DEFAULT_WEIGHTS)
+    run = next(r for r in load_result(meta["name"], meta["scale"])["runs"] if r["seed"] == meta["seed"])
+    assert run["public_accuracy"] == meta["public_accuracy"] and run["private_accuracy"] == meta["private_accuracy"]
+    assert f"{meta['name']}/seed{meta['seed']}" in meta["candidates"]
+    assert DEFAULT_WEIGHTS.stat().st_size < 3e6

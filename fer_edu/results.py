@@ -220,14 +220,34 @@ def tuned_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
     return out
 
 
+def student_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
+    """``student``: distilled from the best45 ensemble with its PublicTest-chosen k, once that ensemble is recorded."""
+    from .experiments import STUDENT
+
+    ensemble_result = load_result("best45_ensemble", scale, root)
+    if ensemble_result is None:
+        return []
+    k = ensemble_result["chosen_k"]
+    return [Experiment("student", "beyond", f"VGG19-BN at quarter width distilled from the best45 ensemble of {k}",
+                       architecture="vgg19", extra={**STUDENT, "distill_members": k}, budget_min=30)]
+
+
 def experiments_for(names: list[str], scale: str, root: Path | None = None) -> list[Experiment]:
     """Registry names and groups, plus ``tuned``/``tuned_<opt>`` (and ``all``, which includes them) from the sweeps."""
     from .experiments import resolve
 
     tuned = {x.name: x for x in tuned_experiments(scale, root)}
+    students = student_experiments(scale, root)
     out: list[Experiment] = []
     for n in names:
-        if n == "tuned":
+        if n == "student":
+            if not students:
+                raise ValueError(f"student: the best45 ensemble is not recorded yet at scale {scale} "
+                                 "(run best45, then `python -m fer_edu ensemble best45`)")
+            found = students
+        elif n == "beyond":
+            found = resolve(n) + students
+        elif n == "tuned":
             found = list(tuned.values())
         elif n.startswith("tuned_"):
             if n not in tuned:

@@ -64,7 +64,10 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
         ckpt = results_module.RUNS_DIR / "checkpoints" / scale / exp.name / f"seed{seed}-{kind}.pt"
         print(f"\n[{i}/{len(queue)}] {exp.name} seed {seed} ({exp.description}), scale {scale}", flush=True)
         started = time.perf_counter()
-        entry = train(cfg, data, seed, checkpoint=ckpt, device=device, keep_probabilities=exp.keep_probabilities)
+        teacher = (teacher_probabilities(cfg.distill_from, cfg.distill_members, scale, data, device)
+                   if cfg.distill_from else None)
+        entry = train(cfg, data, seed, checkpoint=ckpt, device=device, keep_probabilities=exp.keep_probabilities,
+                      teacher=teacher)
         path = record_run(exp, scale, cfg, data, entry, root, commit=commit)
         # The chosen weights stay on this machine (runs/ is git-ignored) for demos and explanations.
         save_weights(entry["model_state"], results_module.RUNS_DIR / "models" / scale / exp.name / f"seed{seed}.safetensors",
@@ -75,6 +78,45 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
               f"{time.perf_counter() - started:.0f} s -> {path}", flush=True)
         written.append(path)
     return written
+
+
+def teacher_probabilities(name: str, members: int, scale: str, data: FERData, device: str | None = None) -> torch.Tensor:
+    """A distilling student's soft targets: the class probabilities of the first ``members`` seeds of
+    ``name`` (their kept weights, ``runs/models``) on every Training image of ``data``, averaged.
+
+    Each member predicts as it was evaluated (with test-time flip where its recipe had it). Cached
+    under ``runs/teachers/``, keyed by the data set's sha256.
+    """
+    from .data import split_tensors
+    from .experiments import REGISTRY
+    from .train import predict
+    from .weights import load_model
+
+    exp = REGISTRY[name]
+    seeds = sorted(seeds_for(exp))[:members]
+    if len(seeds) < members:
+        raise ValueError(f"{name} has only {len(seeds)} seeds, not {members} ensemble members")
+    paths = [results_module.RUNS_DIR / "models" / scale / name / f"seed{seed}.safetensors" for seed in seeds]
+    for seed, path in zip(seeds, paths):
+        if not path.exists():
+            raise FileNotFoundError(f"teacher member {path} is missing: run `python -m fer_edu run {name} "
+                                    f"--scale {scale} --seeds {seed}` on this machine first")
+    # Keyed by the data and by the members' files as they are now: retrained members, new targets.
+    stamp = max(int(p.stat().st_mtime) for p in paths)
+    key = f"{name}-k{members}-{(data.info.get('sha256') or 'synthetic')[:16]}-{len(data)}-{stamp}"
+    cache = results_module.RUNS_DIR / "teachers" / scale / f"{key}.pt"
+    if cache.exists():
+        return torch.load(cache, weights_only=True)
+    rt = Runtime.auto(device)
+    x_train, _ = split_tensors(data, "Training", rt.device)
+    probs = []
+    for path in paths:
+        model, _ = load_model(path, rt.device.type)
+        probs.append(predict(model, x_train, rt, tta_flip=exp.config(scale).tta_flip))
+    teacher = torch.stack(probs).mean(0)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(teacher, cache)
+    return teacher
 
 
 def train_yourself(name: str, scale: str | None = None, seed: int = 0) -> dict:

@@ -60,6 +60,12 @@ class TrainConfig:
     # exponential moving average of the weights (decay per step, 0 = off), evaluated and kept instead.
     mixup: float = 0.0
     ema_decay: float = 0.0
+    # Distillation (Hinton et al. 2015): soft targets from the first `distill_members` seeds of the
+    # experiment `distill_from` (an ensemble), weight `distill_weight` beside the true labels.
+    distill_from: str = ""
+    distill_members: int = 0
+    distill_weight: float = 0.0
+    distill_temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -70,6 +76,10 @@ class TrainConfig:
             raise ValueError(f"unknown sampling {self.sampling!r}; expected 'uniform' or 'balanced'")
         if self.dynamic_alpha and self.loss != "focal":
             raise ValueError("dynamic_alpha needs loss='focal'")
+        if bool(self.distill_from) != (self.distill_weight > 0) or (self.distill_from and self.distill_members < 1):
+            raise ValueError("distillation needs distill_from, distill_members >= 1 and distill_weight > 0 together")
+        if not 0 <= self.distill_weight <= 1 or self.distill_temperature <= 0:
+            raise ValueError("0 <= distill_weight <= 1 and distill_temperature > 0 are required")
         if self.mixup < 0 or not 0 <= self.ema_decay < 1:
             raise ValueError("mixup >= 0 and 0 <= ema_decay < 1 are required")
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
@@ -200,6 +210,13 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, rt: R
     return out
 
 
+def distillation_loss(logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """KL(teacher || student) at a temperature, times T^2 so its gradients keep their size (Hinton et al. 2015)."""
+    soft = teacher_probs if temperature == 1 else torch.softmax(teacher_probs.clamp_min(1e-8).log() / temperature, 1)
+    student = torch.log_softmax(logits / temperature, 1)
+    return nn.functional.kl_div(student, soft, reduction="batchmean") * temperature ** 2
+
+
 def _atomic_save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -216,18 +233,25 @@ def _cpu_state(model: nn.Module) -> dict:
 
 def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | Path | None = None,
           device: str | None = None, progress: bool = True, stop_after_epochs: int | None = None,
-          keep_probabilities: bool = False) -> dict:
+          keep_probabilities: bool = False, teacher: torch.Tensor | None = None) -> dict:
     """Train ``cfg`` at ``seed`` on ``data``: choose the epoch on PublicTest, report PrivateTest once.
 
     ``checkpoint`` is a file written after every epoch; when it exists, the run resumes from it.
     ``stop_after_epochs`` stops early (as if killed) after that many epochs in total, for tests.
     ``keep_probabilities`` adds the chosen weights' PublicTest and PrivateTest probabilities (ensembles).
+    ``teacher``: a distilling run's soft targets, class probabilities for every Training image of
+    ``data`` in order (see :func:`fer_edu.runner.teacher_probabilities`).
     Returns one seed's entry of a results file (see ``fer_edu.experiments``).
     """
     rt = Runtime.auto(device)
     if cfg.drop_test_duplicates:
         data = drop_test_duplicates(data)
     x_train, y_train = split_tensors(data, "Training", rt.device)
+    if cfg.distill_from:
+        if teacher is None or teacher.shape != (len(y_train), 7):
+            raise ValueError(f"distilling from {cfg.distill_from} needs its probabilities for the {len(y_train)} "
+                             "Training images")
+        teacher = teacher.to(rt.device, torch.float32)
     x_public, y_public = split_tensors(data, "PublicTest", rt.device)
     x_private, y_private = split_tensors(data, "PrivateTest", rt.device)
 
@@ -297,6 +321,10 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
             loss = loss_fn(logits.float(), yb)
             if cfg.mixup:
                 loss = lam * loss + (1 - lam) * loss_fn(logits.float(), yb[perm])
+            if cfg.distill_from:
+                target = teacher[idx] if not cfg.mixup else lam * teacher[idx] + (1 - lam) * teacher[idx][perm]
+                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * distillation_loss(
+                    logits.float(), target, cfg.distill_temperature)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -98,20 +98,22 @@ def test_train_yourself_never_writes_results(tmp_path, monkeypatch):
     assert not (tmp_path / "results").exists()
 
 
-def test_ensemble_command_averages_seeds_that_kept_probabilities(tmp_path, monkeypatch, capsys):
+def test_ensemble_then_student_end_to_end(tmp_path, monkeypatch, capsys):
+    """best45 members keep probabilities; `ensemble` chooses k on PublicTest; `student` distils from it."""
     import json
 
     from fer_edu import results
 
     monkeypatch.setattr(results, "RUNS_DIR", tmp_path / "runs")
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    assert main(["run", "student", "--scale", "smoke"]) == 2  # no ensemble yet: one clear message
+    assert "ensemble is not recorded yet" in capsys.readouterr().err
     assert main(["run", "best45", "--scale", "smoke", "--seeds", "0,1"]) == 0
     assert main(["ensemble", "best45", "--scale", "smoke"]) == 0
     assert "chosen on PublicTest" in capsys.readouterr().out
     out = json.loads((tmp_path / "runs" / "results" / "smoke" / "best45_ensemble.json").read_text())
     assert out["seeds"] == [0, 1] and out["chosen_k"] in (1, 2) and len(out["private_accuracy_by_k"]) == 2
-    # A run without stored probabilities cannot be ensembled: one clear message.
-    assert main(["run", "vgg11", "--scale", "smoke", "--seeds", "0"]) == 0
-    capsys.readouterr()
-    assert main(["ensemble", "vgg11", "--scale", "smoke"]) == 2
-    assert "no runs with stored probabilities" in capsys.readouterr().err
+    assert main(["run", "student", "--scale", "smoke", "--seeds", "0"]) == 0
+    student = json.loads((tmp_path / "runs" / "results" / "smoke" / "student.json").read_text())
+    assert student["config"]["distill_from"] == "best45" and student["config"]["distill_members"] == out["chosen_k"]
+    assert list((tmp_path / "runs" / "teachers" / "smoke").glob("best45-k*.pt"))  # the teacher's targets, cached

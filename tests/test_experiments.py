@@ -188,3 +188,25 @@ def test_ensemble_chooses_k_on_publictest_only(tmp_path):
     assert max(out["private_accuracy_by_k"]) > out["private_accuracy"]  # the PrivateTest-best k was not taken
     with pytest.raises(ValueError, match="not the splits"):
         ensemble("m", "laptop", pub_y[:10], priv_y, root=tmp_path)
+
+
+def test_ensemble_needs_stored_probabilities(tmp_path):
+    from fer_edu.results import ensemble, result_path
+
+    path = result_path("m", "laptop", tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"name": "m", "runs": [{"seed": 0, "device_kind": "cpu", "private": {}}]}))
+    with pytest.raises(ValueError, match="no runs with stored probabilities"):
+        ensemble("m", "laptop", np.zeros(3, int), np.zeros(3, int), root=tmp_path)
+
+
+def test_student_appears_with_the_ensembles_k(tmp_path):
+    from fer_edu.results import result_path, student_experiments
+
+    assert student_experiments("laptop", tmp_path) == []
+    path = result_path("best45_ensemble", "laptop", tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"chosen_k": 3}))
+    (student,) = student_experiments("laptop", tmp_path)
+    cfg = student.config("laptop")
+    assert (cfg.distill_from, cfg.distill_members, cfg.width) == ("best45", 3, 0.25) and student.budget_min == 30

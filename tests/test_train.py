@@ -161,3 +161,24 @@ def test_bad_mixup_and_ema():
         TrainConfig(mixup=-1)
     with pytest.raises(ValueError, match="ema_decay"):
         TrainConfig(ema_decay=1.0)
+
+
+def test_distillation_loss_and_training_with_a_teacher(tiny):
+    from fer_edu.train import distillation_loss
+
+    logits = torch.randn(8, 7)
+    assert distillation_loss(logits, torch.softmax(logits, 1)).abs() < 1e-5
+    # At temperature T both sides are softened by the same 1/T: a student equal to its teacher costs nothing.
+    assert distillation_loss(logits, torch.softmax(logits, 1), 2.0).abs() < 1e-5
+    assert distillation_loss(logits, torch.full((8, 7), 1 / 7), 2.0) > 0.01
+    n_train = int((tiny.splits == "Training").sum())
+    teacher = torch.full((n_train, 7), 1 / 7)
+    cfg = _cfg(epochs=1, distill_from="best45", distill_members=2, distill_weight=0.5, distill_temperature=2.0)
+    with pytest.raises(ValueError, match="Training images"):
+        train(cfg, tiny, seed=0, progress=False)
+    taught = train(cfg, tiny, seed=0, progress=False, teacher=teacher)
+    plain = train(_cfg(epochs=1), tiny, seed=0, progress=False)
+    key = next(k for k in plain["model_state"] if k.endswith("weight"))
+    assert not torch.equal(plain["model_state"][key], taught["model_state"][key])
+    with pytest.raises(ValueError, match="distillation needs"):
+        _cfg(distill_from="best45", distill_weight=0.0)

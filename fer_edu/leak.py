@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .evaluation import evaluate
+
 
 def paper_protocol_epoch(model: nn.Module, x_public: torch.Tensor, y_public: torch.Tensor,
                          x_private: torch.Tensor, y_private: torch.Tensor, rt, tta_flip: bool = False) -> dict:
@@ -23,8 +25,6 @@ def paper_protocol_epoch(model: nn.Module, x_public: torch.Tensor, y_public: tor
     Returns ``leak_test_accuracy`` (PublicTest + PrivateTest pooled, as the paper's code) and
     ``leak_private_accuracy``. Recorded for the leak measurement only, never used for a decision.
     """
-    from .train import evaluate  # train imports this module
-
     public = evaluate(model, x_public, y_public, rt, tta_flip=tta_flip)
     private = evaluate(model, x_private, y_private, rt, tta_flip=tta_flip)
     correct = public["accuracy"] * len(y_public) + private["accuracy"] * len(y_private)

@@ -89,7 +89,7 @@ def teacher_probabilities(name: str, members: int, scale: str, data: FERData, de
     """
     from .data import split_tensors
     from .experiments import REGISTRY
-    from .train import predict
+    from .evaluation import predict
     from .weights import load_model
 
     exp = REGISTRY[name]

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import Augment, FERData, augment, drop_test_duplicates, normalize, split_tensors
+from .data import Augment, FERData, augment, drop_test_duplicates, split_tensors
 from .leak import paper_protocol_epoch
 from .losses import FocalLoss, build_loss, dynamic_alpha
-from .metrics import encode_probabilities, scores
+from .evaluation import evaluate
 from .models import build_model, count_parameters
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -176,38 +176,6 @@ def progress_bar(iterable, **kwargs):
     else:
         from tqdm.auto import tqdm
     return tqdm(iterable, **kwargs)
-
-
-@torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, rt: Runtime, batch_size: int = 512,
-            tta_flip: bool = False) -> torch.Tensor:
-    """Class probabilities (float32, CPU) for uint8 images ``(N, 48, 48)``, in eval mode."""
-    model.eval()
-    out = []
-    for chunk in images.split(batch_size):
-        x = normalize(chunk.to(rt.device))
-        if rt.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with rt.autocast():
-            p = torch.softmax(model(x).float(), 1)
-            if tta_flip:
-                p = (p + torch.softmax(model(x.flip(-1)).float(), 1)) / 2
-        out.append(p.cpu())
-    return torch.cat(out)
-
-
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, rt: Runtime,
-             tta_flip: bool = False, keep_probabilities: bool = False) -> dict:
-    """Loss (cross entropy), accuracy and per-class scores on one split (and its probabilities if asked)."""
-    probs = predict(model, images, rt, tta_flip=tta_flip)
-    y = labels.cpu()
-    loss = nn.functional.nll_loss(probs.clamp_min(1e-12).log(), y).item()
-    predicted = probs.argmax(1).numpy()
-    # One digit per image, in the split's order: what paired tests (McNemar, bootstrap) between models need.
-    out = {"loss": loss, **scores(y.numpy(), predicted), "predictions": "".join(map(str, predicted.tolist()))}
-    if keep_probabilities:  # what an ensemble averages
-        out["probabilities"] = encode_probabilities(probs.numpy())
-    return out
 
 
 def distillation_loss(logits: torch.Tensor, teacher_probs: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

@@ -6,7 +6,8 @@ import torch
 
 from fer_edu.data import synthetic_faces
 from fer_edu.losses import PAPER_ALPHA
-from fer_edu.train import TrainConfig, predict, Runtime, train
+from fer_edu.evaluation import predict
+from fer_edu.train import Runtime, TrainConfig, train
 
 
 @pytest.fixture(scope="module")

@@ -452,22 +452,28 @@ def cost_table_markdown(root: Path | None = None) -> str:
 
 #: page -> {table name: the function that writes it}
 def leak_table_markdown(root: Path | None = None) -> str:
-    """The paper's protocol against the honest one, per seed of ``final_leak`` (laptop scale), or "not yet run"."""
+    """The paper's protocol against the honest one, per seed of ``final_leak``, at each scale (or "not yet run")."""
     from .leak import leak_summary
 
-    result = load_result("final_leak", "laptop", root)
-    if result is None:
-        return f"The leak measurement (`final_leak`, laptop scale): {NOT_YET_RUN}."
-    lines = ["| seed | honest: PrivateTest, epoch chosen on PublicTest | paper's protocol: PublicTest + PrivateTest, "
-             "epoch chosen on it | the same pooled set at the honest epoch | leak (points) |", "|---|---|---|---|---|"]
-    summaries = [leak_summary(r) for r in result["runs"] if r["device_kind"] == "cpu"]
-    for s in summaries:
-        lines.append(f"| {s['seed']} | {100 * s['honest']:.2f} % (epoch {s['honest_epoch']}) | "
-                     f"{100 * s['paper_protocol']:.2f} % (epoch {s['paper_epoch']}) | {100 * s['honest_pooled']:.2f} % | "
-                     f"{s['leak_points']:+.2f} |")
-    mean = np.mean([s["leak_points"] for s in summaries])
-    return "\n".join(lines) + (f"\n\nLaptop scale, `final_leak` (the final model trained exactly as `final`); mean leak "
-                               f"over the {len(summaries)} seed(s): {mean:+.2f} points.")
+    parts = []
+    for scale in ("laptop", "paper"):
+        result = load_result("final_leak", scale, root)
+        if result is None:
+            parts.append(f"**{scale} scale**: {NOT_YET_RUN}.")
+            continue
+        lines = [f"**{scale} scale**\n", "| seed | honest: PrivateTest, epoch chosen on PublicTest | paper's protocol: "
+                 "PublicTest + PrivateTest, epoch chosen on it | the same pooled set at the honest epoch | leak (points) |",
+                 "|---|---|---|---|---|"]
+        summaries = [leak_summary(r) for r in result["runs"] if r["device_kind"] == "cpu"]
+        for s in summaries:
+            lines.append(f"| {s['seed']} | {100 * s['honest']:.2f} % (epoch {s['honest_epoch']}) | "
+                         f"{100 * s['paper_protocol']:.2f} % (epoch {s['paper_epoch']}) | {100 * s['honest_pooled']:.2f} % | "
+                         f"{s['leak_points']:+.2f} |")
+        mean = np.mean([s["leak_points"] for s in summaries])
+        lines.append(f"\n`final_leak` trains the final model exactly as `final`; mean leak over the {len(summaries)} "
+                     f"seed(s): {mean:+.2f} points.")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
 
 
 def reproduction_table_markdown(root: Path | None = None) -> str:

@@ -244,7 +244,8 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
     ckpt_path = Path(checkpoint) if checkpoint else None
     if ckpt_path and ckpt_path.exists():
         saved = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if saved["config"] != cfg.to_dict() or saved["seed"] != seed:
+        # A field added to TrainConfig since the checkpoint was written reads as its default.
+        if TrainConfig.from_dict(saved["config"]) != cfg or saved["seed"] != seed:
             raise ValueError(f"{ckpt_path} belongs to another configuration or seed; delete it to start over")
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])

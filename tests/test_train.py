@@ -61,6 +61,17 @@ def test_same_seed_same_result_and_resume_equals_uninterrupted(tiny, tmp_path):
         assert torch.equal(v, resumed["model_state"][k]), k
 
 
+def test_checkpoint_from_before_a_new_config_field_still_resumes(tiny, tmp_path):
+    ckpt = tmp_path / "run.pt"
+    cfg = _cfg(epochs=2)
+    train(cfg, tiny, seed=0, checkpoint=ckpt, progress=False, stop_after_epochs=1)
+    saved = torch.load(ckpt, weights_only=True)
+    del saved["config"]["mixup"], saved["config"]["distill_from"]  # as an older version wrote it
+    torch.save(saved, ckpt)
+    resumed = train(cfg, tiny, seed=0, checkpoint=ckpt, progress=False)
+    assert resumed["private_accuracy"] == train(cfg, tiny, seed=0, progress=False)["private_accuracy"]
+
+
 def test_checkpoint_of_another_config_is_refused(tiny, tmp_path):
     ckpt = tmp_path / "run.pt"
     train(_cfg(epochs=2), tiny, seed=0, checkpoint=ckpt, progress=False, stop_after_epochs=1)

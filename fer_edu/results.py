@@ -25,6 +25,11 @@ from .train import TrainConfig
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "results"
 RUNS_DIR = REPO / "runs"
+
+
+def kept_weights_path(scale: str, name: str, seed: int) -> Path:
+    """Where a run's chosen weights are kept on the machine that trained it (runs/ is git-ignored)."""
+    return RUNS_DIR / "models" / scale / name / f"seed{seed}.safetensors"
 FULL_SPLITS = {"Training": 28709, "PublicTest": 3589, "PrivateTest": 3589}
 
 

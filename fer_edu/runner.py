@@ -70,7 +70,7 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
                       teacher=teacher)
         path = record_run(exp, scale, cfg, data, entry, root, commit=commit)
         # The chosen weights stay on this machine (runs/ is git-ignored) for demos and explanations.
-        save_weights(entry["model_state"], results_module.RUNS_DIR / "models" / scale / exp.name / f"seed{seed}.safetensors",
+        save_weights(entry["model_state"], results_module.kept_weights_path(scale, exp.name, seed),
                      architecture=cfg.architecture, width=cfg.width, name=exp.name, scale=scale, seed=seed,
                      private_accuracy=entry["private_accuracy"], commit=commit)
         ckpt.unlink(missing_ok=True)
@@ -96,7 +96,7 @@ def teacher_probabilities(name: str, members: int, scale: str, data: FERData, de
     seeds = sorted(seeds_for(exp))[:members]
     if len(seeds) < members:
         raise ValueError(f"{name} has only {len(seeds)} seeds, not {members} ensemble members")
-    paths = [results_module.RUNS_DIR / "models" / scale / name / f"seed{seed}.safetensors" for seed in seeds]
+    paths = [results_module.kept_weights_path(scale, name, seed) for seed in seeds]
     for seed, path in zip(seeds, paths):
         if not path.exists():
             raise FileNotFoundError(f"teacher member {path} is missing: run `python -m fer_edu run {name} "
@@ -155,7 +155,7 @@ def export_demo_model(scale: str = "laptop", budget_mb: float = 3.0, out: Path |
         if not result or "runs" not in result or "config" not in result:
             continue
         for run in result["runs"]:
-            weights = results_module.RUNS_DIR / "models" / scale / result["name"] / f"seed{run['seed']}.safetensors"
+            weights = results_module.kept_weights_path(scale, result["name"], run["seed"])
             if run["device_kind"] == "cpu" and weights.exists() and 2 * run["parameters"] / 1e6 <= budget_mb:
                 candidates.append((run["public_accuracy"], -run["parameters"], result, run, weights))
     if not candidates:

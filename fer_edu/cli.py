@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -263,9 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A user's mistake (bad input, a missing file or data set, a run not yet recorded)
+    is one line and exit status 2; the package raises those as ValueError or FileNotFoundError (the data
+    and demo errors derive from them). Anything else is a bug and keeps its traceback, as does every
+    error with FER_EDU_DEBUG=1."""
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (fd.DataNotFoundError, fd.DataFormatError, ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError) as exc:
+        if os.environ.get("FER_EDU_DEBUG"):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2

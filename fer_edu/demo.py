@@ -51,7 +51,7 @@ VIDEO_DETECT_WIDTH = 320
 
 
 class DemoError(ValueError):
-    """Bad input for the demo (missing file, not an image); the message says which."""
+    """Bad input for the demo (missing file, not an image) or an OpenCV without its face detector; the message says which."""
 
 
 @dataclass
@@ -74,11 +74,11 @@ def load_detector():
     cv2 = _cv2()
     path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml" if hasattr(cv2, "data") else None
     if path is None or not path.exists():
-        raise RuntimeError("OpenCV has no Haar cascades (opencv-python-headless 5.0 ships none): "
+        raise DemoError("OpenCV has no Haar cascades (opencv-python-headless 5.0 ships none): "
                            "install opencv-python-headless<5")
     detector = cv2.CascadeClassifier(str(path))
     if detector.empty():
-        raise RuntimeError(f"could not load the Haar cascade {path}")
+        raise DemoError(f"could not load the Haar cascade {path}")
     return detector
 
 

@@ -84,6 +84,11 @@ def summarize(runs: list[dict]) -> dict:
             "private_std": float(acc.std(ddof=1)) if len(acc) > 1 else None}
 
 
+def device_runs(result: dict | None, device: str = "cpu") -> list[dict]:
+    """The runs of one results file (None: no file yet) made on one device kind, in seed order."""
+    return sorted((r for r in (result or {}).get("runs", []) if r["device_kind"] == device), key=lambda r: r["seed"])
+
+
 def record_run(exp: Experiment, scale: str, cfg: TrainConfig, data: FERData, entry: dict,
                root: Path | None = None, commit: str | None = None) -> Path:
     """Add one seed's entry to the experiment's results file (replacing the same seed and device kind)."""
@@ -95,7 +100,7 @@ def record_run(exp: Experiment, scale: str, cfg: TrainConfig, data: FERData, ent
     entry.update(commit=commit or git_commit(), versions=versions(), load_average=list(os.getloadavg()))
     runs = [r for r in runs if (r["seed"], r["device_kind"]) != (entry["seed"], entry["device_kind"])] + [entry]
     runs.sort(key=lambda r: (r["device_kind"], r["seed"]))
-    by_device = {kind: summarize([r for r in runs if r["device_kind"] == kind])
+    by_device = {kind: summarize(device_runs({"runs": runs}, kind))
                  for kind in sorted({r["device_kind"] for r in runs})}
     write_json(path, {
         "name": exp.name, "group": exp.group, "description": exp.description, "scale": scale,
@@ -131,7 +136,7 @@ def owed(experiments: list[Experiment], scale: str, device_kind: str, root: Path
         cfg = exp.config(scale)
         done = set()
         if result is not None and not is_stale(result, cfg):
-            done = {r["seed"] for r in result["runs"] if r["device_kind"] == device_kind}
+            done = {r["seed"] for r in device_runs(result, device_kind)}
         out += [(exp, s) for s in seeds_for(exp) if s not in done]
     return out
 
@@ -151,7 +156,7 @@ def summary_rows(root: Path | None = None) -> list[dict]:
                 continue
             stale = is_stale(result, exp.config(scale))
             for kind, s in result["summary"].items():
-                runs = [r for r in result["runs"] if r["device_kind"] == kind]
+                runs = device_runs(result, kind)
                 missing = [x for x in seeds_for(exp) if x not in s["seeds"]]
                 rows.append({
                     "name": exp.name, "scale": scale, "device": kind, "seeds": s["seeds"],
@@ -290,7 +295,7 @@ def comparison(names: list[str], scale: str = "laptop", root: Path | None = None
         if result is None or device not in result["summary"]:
             rows.append({**row, "PrivateTest": NOT_YET_RUN})
             continue
-        runs = [r for r in result["runs"] if r["device_kind"] == device]
+        runs = device_runs(result, device)
         s = result["summary"][device]
         rows.append({
             **row,
@@ -315,7 +320,7 @@ def per_class_recall(names: list[str], scale: str = "laptop", root: Path | None 
         result = load_result(name, scale, root)
         if result is None:
             continue
-        runs = [r for r in result["runs"] if r["device_kind"] == device]
+        runs = device_runs(result, device)
         if runs:
             recall = np.mean([r["private"]["recall"] for r in runs], axis=0)
             cols[name] = [f"{100 * v:.1f} %" for v in recall]
@@ -371,7 +376,7 @@ def train_cell_experiment(notebook: Path) -> str | None:
 def wall_time_text(name: str, scale: str = "laptop", root: Path | None = None, device: str = "cpu") -> str:
     """``"5.3 min (4.7-6.2 over seeds 0, 1, 2)"`` from a results file's wall times, or "not yet measured"."""
     result = load_result(name, scale, root)
-    runs = [r for r in (result or {}).get("runs", []) if r["device_kind"] == device]
+    runs = device_runs(result, device)
     if not runs:
         return NOT_YET_MEASURED
     minutes = np.array([r["wall_time_s"] for r in runs]) / 60
@@ -384,9 +389,8 @@ def _devices(names: list[str], scale: str, root: Path | None, device: str) -> st
     """The processors (and threads) the named results ran on, e.g. ``AMD EPYC, 2 threads``."""
     seen = set()
     for name in names:
-        for r in (load_result(name, scale, root) or {}).get("runs", []):
-            if r["device_kind"] == device:
-                seen.add(f"{r['device']}, {r['threads']} threads" if r.get("threads") else r["device"])
+        for r in device_runs(load_result(name, scale, root), device):
+            seen.add(f"{r['device']}, {r['threads']} threads" if r.get("threads") else r["device"])
     return "; ".join(sorted(seen)) or "no runs yet"
 
 
@@ -469,7 +473,7 @@ def leak_table_markdown(root: Path | None = None) -> str:
         lines = [f"**{scale} scale**\n", "| seed | honest: PrivateTest, epoch chosen on PublicTest | paper's protocol: "
                  "PublicTest + PrivateTest, epoch chosen on it | the same pooled set at the honest epoch | leak (points) |",
                  "|---|---|---|---|---|"]
-        summaries = [leak_summary(r) for r in result["runs"] if r["device_kind"] == "cpu"]
+        summaries = [leak_summary(r) for r in device_runs(result, "cpu")]
         for s in summaries:
             lines.append(f"| {s['seed']} | {100 * s['honest']:.2f} % (epoch {s['honest_epoch']}) | "
                          f"{100 * s['paper_protocol']:.2f} % (epoch {s['paper_epoch']}) | {100 * s['honest_pooled']:.2f} % | "
@@ -486,9 +490,9 @@ def reproduction_table_markdown(root: Path | None = None) -> str:
     final, leak = load_result("final", "laptop", root), load_result("final_leak", "laptop", root)
     if final is None or leak is None:
         return f"`final_leak` against `final`: {NOT_YET_RUN}."
-    first = {r["seed"]: r for r in final["runs"] if r["device_kind"] == "cpu"}
+    first = {r["seed"]: r for r in device_runs(final, "cpu")}
     lines = ["| seed | `final` PrivateTest (commit) | `final_leak` PrivateTest (commit) | same |", "|---|---|---|---|"]
-    for r in sorted((r for r in leak["runs"] if r["device_kind"] == "cpu" and r["seed"] in first), key=lambda r: r["seed"]):
+    for r in (r for r in device_runs(leak, "cpu") if r["seed"] in first):
         f = first[r["seed"]]
         same = "yes" if f["private_accuracy"] == r["private_accuracy"] else "no"
         lines.append(f"| {r['seed']} | {100 * f['private_accuracy']:.2f} % ({f['commit'][:7]}) | "
@@ -542,8 +546,7 @@ def private_correct(name: str, seed: int, truth: np.ndarray, scale: str = "lapto
     synthetic faces, for instance).
     """
     result = load_result(name, scale, root)
-    runs = [r for r in (result or {"runs": []})["runs"]
-            if r["seed"] == seed and r["device_kind"] == device and "predictions" in r["private"]]
+    runs = [r for r in device_runs(result, device) if r["seed"] == seed and "predictions" in r["private"]]
     if not runs:
         return None
     predicted = np.array(list(runs[0]["private"]["predictions"]), dtype=int)
@@ -564,8 +567,7 @@ def ensemble(name: str, scale: str, public_labels: np.ndarray, private_labels: n
     from .metrics import decode_probabilities
 
     result = load_result(name, scale, root)
-    members = sorted((r for r in (result or {"runs": []})["runs"]
-                      if r["device_kind"] == device and "probabilities" in r["private"]), key=lambda r: r["seed"])
+    members = [r for r in device_runs(result, device) if "probabilities" in r["private"]]
     if not members:
         raise ValueError(f"{name} at scale {scale} has no runs with stored probabilities to ensemble")
     public = [decode_probabilities(r["public_probabilities"]) for r in members]

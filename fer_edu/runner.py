@@ -154,9 +154,9 @@ def export_demo_model(scale: str = "laptop", budget_mb: float = 3.0, out: Path |
         result = results_module.load_result(path.stem, scale, root)
         if not result or "runs" not in result or "config" not in result:
             continue
-        for run in result["runs"]:
+        for run in results_module.device_runs(result, "cpu"):
             weights = results_module.kept_weights_path(scale, result["name"], run["seed"])
-            if run["device_kind"] == "cpu" and weights.exists() and 2 * run["parameters"] / 1e6 <= budget_mb:
+            if weights.exists() and 2 * run["parameters"] / 1e6 <= budget_mb:
                 candidates.append((run["public_accuracy"], -run["parameters"], result, run, weights))
     if not candidates:
         raise ValueError(f"no {scale}-scale run with kept weights fits {budget_mb} MB: train one first")

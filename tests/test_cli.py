@@ -117,3 +117,19 @@ def test_ensemble_then_student_end_to_end(tmp_path, monkeypatch, capsys):
     student = json.loads((tmp_path / "runs" / "results" / "smoke" / "student.json").read_text())
     assert student["config"]["distill_from"] == "best45" and student["config"]["distill_members"] == out["chosen_k"]
     assert list((tmp_path / "runs" / "teachers" / "smoke").glob("best45-k*.pt"))  # the teacher's targets, cached
+
+
+def test_a_bug_keeps_its_traceback_and_debug_shows_every_one(tmp_path, monkeypatch):
+    import fer_edu.cli as cli
+
+    def broken(args):
+        raise RuntimeError("shape mismatch inside torch")
+
+    monkeypatch.setattr(cli, "cmd_results", broken)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        main(["results"])
+    missing = ["data", "info", str(tmp_path / "missing.zip")]
+    assert main(missing) == 2
+    monkeypatch.setenv("FER_EDU_DEBUG", "1")
+    with pytest.raises(FileNotFoundError):
+        main(missing)

@@ -213,3 +213,13 @@ def test_student_appears_with_the_ensembles_k(tmp_path):
     (student,) = student_experiments("laptop", tmp_path)
     cfg = student.config("laptop")
     assert (cfg.distill_from, cfg.distill_members, cfg.width) == ("best45", 3, 0.25) and student.budget_min == 30
+
+
+def test_device_runs_keeps_one_device_kind_in_seed_order():
+    from fer_edu.results import device_runs
+
+    result = {"runs": [{"seed": 2, "device_kind": "cpu"}, {"seed": 0, "device_kind": "cuda"},
+                       {"seed": 0, "device_kind": "cpu"}]}
+    assert [r["seed"] for r in device_runs(result, "cpu")] == [0, 2]
+    assert [r["seed"] for r in device_runs(result, "cuda")] == [0]
+    assert device_runs(None) == [] and device_runs({"chosen_k": 3}) == []

@@ -76,14 +76,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
-    from .experiments import prepare_data
-    from .results import ensemble, result_path, write_json
+    from .experiments import prepare_data, seeds_for
+    from .results import ensemble, experiments_for, owed, result_path, write_json
     from .runner import results_root
 
+    root = results_root(args.scale)
+    if args.scale != "smoke":  # k is chosen among all the declared members, not those that happen to be done
+        (exp,) = experiments_for([args.name], args.scale, root)
+        missing = [e for e, _ in owed([exp], args.scale, "cpu", root)]
+        if missing:
+            raise ValueError(f"{args.name} at scale {args.scale}: {len(missing)} of its seeds {list(seeds_for(exp))} "
+                             f"are owed; run `python -m fer_edu run --owed {args.name}` first")
     data = prepare_data(_load(args.data), args.scale)  # the splits the members were tested on
-    out = ensemble(args.name, args.scale, data.split("PublicTest").labels, data.split("PrivateTest").labels,
-                   results_root(args.scale))
-    path = result_path(out["name"], args.scale, results_root(args.scale))
+    out = ensemble(args.name, args.scale, data.split("PublicTest").labels, data.split("PrivateTest").labels, root)
+    path = result_path(out["name"], args.scale, root)
     write_json(path, out)
     print(f"{out['name']}: k = {out['chosen_k']} of seeds {out['seeds']} chosen on PublicTest; "
           f"PrivateTest {out['private_accuracy']:.2%} -> {path}")

@@ -102,12 +102,20 @@ class Experiment:
         return TrainConfig(**{**settings, **extra})
 
 
-#: The modern recipe (chapter 9), on the laptop final network (width 0.25, 11 epochs, batch 64):
-#: SGD with Nesterov momentum, one-cycle, label smoothing, stronger augmentation, test-time flip.
+#: The recipe the search starts from (chapter 9), on the laptop final network (width 0.25, 11 epochs,
+#: batch 64): SGD with Nesterov momentum, one-cycle, label smoothing, stronger augmentation, test-time flip.
 MODERN_AUGMENT = Augment(flip=True, rotation=15.0, scale=(0.8, 1.2), translate=0.1, erasing=0.5)
-MODERN = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
-          "label_smoothing": 0.1, "augment": MODERN_AUGMENT, "tta_flip": True}
-#: The ablation: the modern recipe without one ingredient each (the paper's choice put back).
+RECIPE_START = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
+                "label_smoothing": 0.1, "augment": MODERN_AUGMENT, "tta_flip": True}
+#: The recipe search: one change each to the starting recipe, seed 0, compared on PublicTest by
+#: ``results.recipe_choice``. Peak learning rates compete with the start's 0.05 (the best wins); an added
+#: ingredient joins only if it beats the start by SEARCH_MARGIN on PublicTest (a declared margin, about
+#: two thirds of one accuracy's standard error on 3,589 images, so that noise does not join the recipe).
+SEARCH = {"mixup": {"mixup": 0.2}, "ema": {"ema_decay": 0.998}, "lr0.1": {"lr": 0.1}, "lr0.02": {"lr": 0.02}}
+SEARCH_LEARNING_RATES = ("lr0.02", "lr0.1")
+SEARCH_MARGIN = 0.005
+#: The ablation: the chosen recipe without one ingredient each (the paper's choice put back); an
+#: ingredient the search adopted is ablated too (ADOPTED_ABLATION).
 ABLATION = {
     "sgd_nesterov": {"optimizer": "adamw", "lr": 3e-3, "momentum": 0.0, "nesterov": False, "weight_decay": 1e-3},
     "label_smoothing": {"label_smoothing": 0.0},
@@ -116,40 +124,55 @@ ABLATION = {
     "smaller_rotation": {"augment": replace(MODERN_AUGMENT, rotation=30.0)},
     "tta_flip": {"tta_flip": False},
 }
+ADOPTED_ABLATION = {"mixup": {"mixup": 0.0}, "ema": {"ema_decay": 0.0}}
+#: The best single network within 45 minutes of `run` wall time (VGG19-BN, half width), seeds 0-4: also
+#: the ensemble's members. 24 epochs: an epoch took 103 s (460 ms a step of 128 on the idle 2-core
+#: machine) plus about 4 s of PublicTest evaluation, so 24 epochs and the final evaluation fit 45 minutes.
+BEST45 = {"width": 0.5, "batch_size": 128, "epochs": 24}
+#: The demo's student (`student`, defined once the best45 ensemble is recorded, with its k): VGG19-BN at
+#: quarter width (2.6 MB in float16, 3.5 ms a face on one busy core), 45 epochs of 33 s within 30 minutes.
+STUDENT = {"width": 0.25, "batch_size": 128, "epochs": 45, "distill_from": "best45",
+           "distill_weight": 0.7, "distill_temperature": 2.0}
 
 
-def _beyond() -> list[Experiment]:
-    """The beyond group's recipe and ablation (`run --owed beyond`)."""
+def _search() -> list[Experiment]:
+    """The recipe search's trials (seed 0): the starting recipe, then one change each."""
     e = Experiment
-    out = [e("modern", "beyond", "the modern recipe on the laptop final network", extra=MODERN)]
-    # Recipe search, seed 0, chosen on PublicTest: ingredients that join the recipe only if they pay.
-    out += [
-        e("search_modern_mixup", "beyond", "recipe search: the modern recipe with mixup 0.2",
-          extra={**MODERN, "mixup": 0.2}, seeds=(0,)),
-        e("search_modern_ema", "beyond", "recipe search: the modern recipe, weights averaged (EMA 0.998)",
-          extra={**MODERN, "ema_decay": 0.998}, seeds=(0,)),
-        e("search_modern_lr0.1", "beyond", "recipe search: the modern recipe at peak learning rate 0.1",
-          extra={**MODERN, "lr": 0.1}, seeds=(0,)),
-        e("search_modern_lr0.02", "beyond", "recipe search: the modern recipe at peak learning rate 0.02",
-          extra={**MODERN, "lr": 0.02}, seeds=(0,)),
-    ]
-    # The best single network within 45 minutes of `run` wall time (VGG19-BN, half width), seeds 0-4:
-    # also the ensemble's members. 24 epochs: an epoch took 103 s (460 ms a step of 128 on the idle
-    # 2-core machine) plus about 4 s of PublicTest evaluation, so 24 epochs and the final evaluation
-    # fit 45 minutes.
-    out.append(e("best45", "beyond", "the modern recipe on VGG19-BN at half width, within 45 minutes",
-                 architecture="vgg19", extra={**MODERN, "width": 0.5, "batch_size": 128, "epochs": 24},
-                 budget_min=45, keep_probabilities=True, seeds=(0, 1, 2, 3, 4)))
-    for ingredient, undo in ABLATION.items():
+    return [e("search_start", "beyond", "recipe search: the starting recipe on the laptop final network",
+              extra=RECIPE_START, seeds=(0,))] + [
+        e(f"search_{key}", "beyond", f"recipe search: the starting recipe with {_change_text(change)}",
+          extra={**RECIPE_START, **change}, seeds=(0,)) for key, change in SEARCH.items()]
+
+
+def _change_text(change: dict) -> str:
+    names = {"mixup": "mixup", "ema_decay": "weights averaged (EMA)", "lr": "peak learning rate"}
+    return ", ".join(f"{names[k]} {v:g}" for k, v in change.items())
+
+
+def recipe_experiments(recipe: dict, adopted: tuple[str, ...] = ()) -> list[Experiment]:
+    """``modern``, ``best45`` and the ablation ``modern_no_<ingredient>`` for the recipe the search chose.
+
+    They are defined only once the search has chosen (``results.modern_experiments``), so that no run
+    trains a recipe that the search may still change.
+    """
+    e = Experiment
+    out = [e("modern", "beyond", "the modern recipe (as the search chose it) on the laptop final network",
+             extra=recipe),
+           e("best45", "beyond", "the modern recipe on VGG19-BN at half width, within 45 minutes",
+             architecture="vgg19", extra={**recipe, **BEST45}, budget_min=45, keep_probabilities=True,
+             seeds=(0, 1, 2, 3, 4))]
+    undo = {**ABLATION, **{k: ADOPTED_ABLATION[k] for k in adopted}}
+    for ingredient, back in undo.items():
         out.append(e(f"modern_no_{ingredient}", "beyond", f"the modern recipe without {ingredient.replace('_', ' ')}",
-                     extra={**MODERN, **undo}))
+                     extra={**recipe, **back}))
     return out
 
 
-#: The demo's student (`student`, defined once the best45 ensemble is recorded, with its k): VGG19-BN at
-#: quarter width (2.6 MB in float16, 3.5 ms a face on one busy core), 45 epochs of 33 s within 30 minutes.
-STUDENT = {**MODERN, "width": 0.25, "batch_size": 128, "epochs": 45, "distill_from": "best45",
-           "distill_weight": 0.7, "distill_temperature": 2.0}
+def student_experiment(recipe: dict, members: int) -> Experiment:
+    """``student``: VGG19-BN at quarter width, the recipe, distilled from the first ``members`` best45 seeds."""
+    return Experiment("student", "beyond",
+                      f"VGG19-BN at quarter width distilled from the best45 ensemble of {members}",
+                      architecture="vgg19", extra={**recipe, **STUDENT, "distill_members": members}, budget_min=30)
 
 
 def _registry() -> dict[str, Experiment]:
@@ -193,7 +216,7 @@ def _registry() -> dict[str, Experiment]:
           "(epoch chosen on PublicTest + PrivateTest; fer_edu.leak)", extra={"measure_leak": True}),
         e("final_dedup", "beyond", "the final model trained without the Training images duplicated in a test split",
           extra={"drop_test_duplicates": True}),
-        *_beyond(),
+        *_search(),
     ]
     # Learning-rate sweeps, seed 0: each optimizer's rate times 1/4 ... 4 (x1 is the row above).
     by_name = {x.name: x for x in items}
@@ -209,8 +232,8 @@ def _registry() -> dict[str, Experiment]:
 REGISTRY: dict[str, Experiment] = _registry()
 #: Groups in the order the reference queue runs them: the book's story first.
 GROUP_ORDER = ("architecture", "table1", "focal", "optimizers", "sweeps")
-#: Every group, the results summary's order: the reference suite, then beyond the paper.
-ALL_GROUPS = (*GROUP_ORDER, "beyond")
+#: Every group, the results summary's order: the reference suite, the tuned optimizers, then beyond the paper.
+ALL_GROUPS = (*GROUP_ORDER, "tuned", "beyond")
 SWEEP_SEEDS = (0,)
 DECLARED_SEEDS = (0, 1, 2)
 

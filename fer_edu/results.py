@@ -142,13 +142,14 @@ def owed(experiments: list[Experiment], scale: str, device_kind: str, root: Path
 
 
 def summary_rows(root: Path | None = None) -> list[dict]:
-    """One row per committed result and device kind, plus a row per registry name without one."""
-    from .experiments import ALL_GROUPS, REGISTRY
+    """One row per committed result and device kind, plus a row per name defined now without one."""
+    from .experiments import ALL_GROUPS
 
     root = root or RESULTS_DIR
     rows = []
     for scale in ("laptop", "paper"):
-        for exp in [x for g in ALL_GROUPS for x in REGISTRY.values() if x.group == g]:
+        known = known_experiments(scale, root).values()
+        for exp in [x for g in ALL_GROUPS for x in known if x.group == g]:
             result = load_result(exp.name, scale, root)
             if result is None:
                 if scale == "laptop":
@@ -230,33 +231,72 @@ def tuned_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
     return out
 
 
+def recipe_choice(scale: str, root: Path | None = None, device: str = "cpu") -> dict | None:
+    """The recipe the search chose on PublicTest (seed 0), or None while a search trial is owed.
+
+    The rule is declared in ``experiments``: the best peak learning rate among the start's and the
+    trials' (ties keep the start's); mixup and EMA join when they beat the start by SEARCH_MARGIN.
+    PrivateTest never enters the choice.
+    """
+    from .experiments import RECIPE_START, REGISTRY, SEARCH, SEARCH_LEARNING_RATES, SEARCH_MARGIN
+
+    public = {}
+    for key in ("start", *SEARCH):
+        exp = REGISTRY[f"search_{key}"]
+        result = load_result(exp.name, scale, root)
+        seed0 = [r for r in device_runs(result, device) if r["seed"] == 0]
+        if not seed0 or is_stale(result, exp.config(scale)):
+            return None
+        public[key] = seed0[0]["public_accuracy"]
+    rate = max(("start", *SEARCH_LEARNING_RATES), key=lambda k: (public[k], k == "start"))
+    recipe = {**RECIPE_START, **(SEARCH[rate] if rate != "start" else {})}
+    adopted = tuple(k for k in SEARCH if k not in SEARCH_LEARNING_RATES and public[k] >= public["start"] + SEARCH_MARGIN)
+    for key in adopted:
+        recipe.update(SEARCH[key])
+    return {"recipe": recipe, "adopted": adopted, "learning_rate": recipe["lr"], "public_accuracy": public}
+
+
+def modern_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
+    """``modern``, ``best45`` and the ablation, once the recipe search has chosen (else none)."""
+    from .experiments import recipe_experiments
+
+    choice = recipe_choice(scale, root)
+    return [] if choice is None else recipe_experiments(choice["recipe"], choice["adopted"])
+
+
 def student_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
     """``student``: distilled from the best45 ensemble with its PublicTest-chosen k, once that ensemble is recorded."""
-    from .experiments import STUDENT
+    from .experiments import student_experiment
 
+    choice = recipe_choice(scale, root)
     ensemble_result = load_result("best45_ensemble", scale, root)
-    if ensemble_result is None:
+    if choice is None or ensemble_result is None:
         return []
-    k = ensemble_result["chosen_k"]
-    return [Experiment("student", "beyond", f"VGG19-BN at quarter width distilled from the best45 ensemble of {k}",
-                       architecture="vgg19", extra={**STUDENT, "distill_members": k}, budget_min=30)]
+    return [student_experiment(choice["recipe"], ensemble_result["chosen_k"])]
+
+
+#: names defined only once results exist, and what they wait for
+WAITING = {"modern": "the recipe search (search_*, seed 0)", "best45": "the recipe search (search_*, seed 0)",
+           "student": "the best45 ensemble (run best45, then `python -m fer_edu ensemble best45`)"}
 
 
 def experiments_for(names: list[str], scale: str, root: Path | None = None) -> list[Experiment]:
-    """Registry names and groups, plus ``tuned``/``tuned_<opt>`` (and ``all``, which includes them) from the sweeps."""
+    """Registry names and groups, plus the names chosen from results: ``tuned``/``tuned_<opt>`` from the
+    sweeps, ``modern``/``best45``/``modern_no_*`` from the recipe search, ``student`` from the ensemble
+    (``all`` includes the tuned runs, ``beyond`` the rest)."""
     from .experiments import resolve
 
     tuned = {x.name: x for x in tuned_experiments(scale, root)}
-    students = student_experiments(scale, root)
+    derived = {x.name: x for x in modern_experiments(scale, root) + student_experiments(scale, root)}
     out: list[Experiment] = []
     for n in names:
-        if n == "student":
-            if not students:
-                raise ValueError(f"student: the best45 ensemble is not recorded yet at scale {scale} "
-                                 "(run best45, then `python -m fer_edu ensemble best45`)")
-            found = students
+        if n in derived:
+            found = [derived[n]]
+        elif n in WAITING or n.startswith("modern_no_"):
+            raise ValueError(f"{n}: not defined yet at scale {scale}: it waits for "
+                             f"{WAITING.get(n, WAITING['modern'])}")
         elif n == "beyond":
-            found = resolve(n) + students
+            found = resolve(n) + list(derived.values())
         elif n == "tuned":
             found = list(tuned.values())
         elif n.startswith("tuned_"):
@@ -267,6 +307,11 @@ def experiments_for(names: list[str], scale: str, root: Path | None = None) -> l
             found = resolve(n) + (list(tuned.values()) if n == "all" else [])
         out += [x for x in found if x not in out]
     return out
+
+
+def known_experiments(scale: str, root: Path | None = None) -> dict[str, Experiment]:
+    """Every name defined at this scale now: the registry and the names chosen from results."""
+    return {x.name: x for x in experiments_for(["all", "beyond"], scale, root)}
 
 
 # --------------------------------------------------------------------------- for the book

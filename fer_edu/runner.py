@@ -88,11 +88,10 @@ def teacher_probabilities(name: str, members: int, scale: str, data: FERData, de
     under ``runs/teachers/``, keyed by the data set's sha256.
     """
     from .data import split_tensors
-    from .experiments import REGISTRY
     from .evaluation import predict
     from .weights import load_model
 
-    exp = REGISTRY[name]
+    (exp,) = results_module.experiments_for([name], scale, results_root(scale))
     seeds = sorted(seeds_for(exp))[:members]
     if len(seeds) < members:
         raise ValueError(f"{name} has only {len(seeds)} seeds, not {members} ensemble members")

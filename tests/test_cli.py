@@ -99,7 +99,8 @@ def test_train_yourself_never_writes_results(tmp_path, monkeypatch):
 
 
 def test_ensemble_then_student_end_to_end(tmp_path, monkeypatch, capsys):
-    """best45 members keep probabilities; `ensemble` chooses k on PublicTest; `student` distils from it."""
+    """The search chooses the recipe; best45 members keep probabilities; `ensemble` chooses k on PublicTest;
+    `student` distils from it."""
     import json
 
     from fer_edu import results
@@ -107,7 +108,11 @@ def test_ensemble_then_student_end_to_end(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(results, "RUNS_DIR", tmp_path / "runs")
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
     assert main(["run", "student", "--scale", "smoke"]) == 2  # no ensemble yet: one clear message
-    assert "ensemble is not recorded yet" in capsys.readouterr().err
+    assert "waits for the best45 ensemble" in capsys.readouterr().err
+    assert main(["run", "best45", "--scale", "smoke"]) == 2  # no recipe chosen yet
+    assert "waits for the recipe search" in capsys.readouterr().err
+    search = ["search_start", "search_mixup", "search_ema", "search_lr0.1", "search_lr0.02"]
+    assert main(["run", *search, "--scale", "smoke"]) == 0
     assert main(["run", "best45", "--scale", "smoke", "--seeds", "0,1"]) == 0
     assert main(["ensemble", "best45", "--scale", "smoke"]) == 0
     assert "chosen on PublicTest" in capsys.readouterr().out

@@ -203,16 +203,74 @@ def test_ensemble_needs_stored_probabilities(tmp_path):
         ensemble("m", "laptop", np.zeros(3, int), np.zeros(3, int), root=tmp_path)
 
 
+def _record_search(root, public, private=None, scale="laptop"):
+    """Seed-0 search trials with these PublicTest accuracies (PrivateTest: ``private`` or the same)."""
+    data = synthetic_faces(20, 5, 5)
+    data.info["sha256"] = "x"
+    for key, acc in public.items():
+        exp = REGISTRY[f"search_{key}"]
+        entry = {"seed": 0, "device_kind": "cpu", "public_accuracy": acc, "private_accuracy": (private or public)[key],
+                 "selected_epoch": 11, "train_accuracy": 0.7, "wall_time_s": 300.0}
+        record_run(exp, scale, exp.config(scale), data, entry, root, commit="abc")
+
+
+def test_recipe_is_chosen_on_publictest_by_the_declared_rule(tmp_path):
+    from fer_edu.experiments import RECIPE_START, SEARCH_MARGIN
+    from fer_edu.results import recipe_choice
+
+    public = {"start": 0.600, "mixup": 0.600 + SEARCH_MARGIN / 2, "ema": 0.600 + SEARCH_MARGIN,
+              "lr0.1": 0.590, "lr0.02": 0.603}
+    # PrivateTest says the opposite everywhere: the choice must not follow it.
+    private = {"start": 0.70, "mixup": 0.75, "ema": 0.50, "lr0.1": 0.80, "lr0.02": 0.50}
+    _record_search(tmp_path, {k: v for k, v in public.items() if k != "ema"}, private)
+    assert recipe_choice("laptop", tmp_path) is None  # a trial is owed
+    with pytest.raises(ValueError, match="waits for the recipe search"):
+        experiments_for(["best45"], "laptop", tmp_path)
+    assert not {"modern", "best45"} & {x.name for x in experiments_for(["beyond"], "laptop", tmp_path)}
+    _record_search(tmp_path, {"ema": public["ema"]}, private)
+    choice = recipe_choice("laptop", tmp_path)
+    assert choice["adopted"] == ("ema",)  # mixup's gain is under the margin
+    assert choice["recipe"] == {**RECIPE_START, "lr": 0.02, "ema_decay": 0.998}
+    names = {x.name: x for x in experiments_for(["beyond"], "laptop", tmp_path)}
+    assert {"modern", "best45", "modern_no_ema", "modern_no_tta_flip"} <= set(names) and "modern_no_mixup" not in names
+    assert names["best45"].config("laptop").lr == 0.02 and names["best45"].config("laptop").width == 0.5
+    assert names["modern_no_ema"].config("laptop") == replace(names["modern"].config("laptop"), ema_decay=0.0)
+
+
+def test_search_ties_keep_the_starting_rate():
+    from fer_edu.experiments import RECIPE_START
+
+    with_ties = {"start": 0.6, "mixup": 0.6, "ema": 0.6, "lr0.1": 0.6, "lr0.02": 0.6}
+    import tempfile
+
+    from fer_edu.results import recipe_choice
+
+    with tempfile.TemporaryDirectory() as root:
+        _record_search(Path(root), with_ties)
+        assert recipe_choice("laptop", Path(root))["recipe"] == RECIPE_START
+
+
 def test_student_appears_with_the_ensembles_k(tmp_path):
     from fer_edu.results import result_path, student_experiments
 
+    _record_search(tmp_path, {"start": 0.6, "mixup": 0.6, "ema": 0.6, "lr0.1": 0.6, "lr0.02": 0.6})
     assert student_experiments("laptop", tmp_path) == []
+    with pytest.raises(ValueError, match="best45 ensemble"):
+        experiments_for(["student"], "laptop", tmp_path)
     path = result_path("best45_ensemble", "laptop", tmp_path)
-    path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"chosen_k": 3}))
     (student,) = student_experiments("laptop", tmp_path)
     cfg = student.config("laptop")
     assert (cfg.distill_from, cfg.distill_members, cfg.width) == ("best45", 3, 0.25) and student.budget_min == 30
+    assert cfg.nesterov and cfg.label_smoothing == 0.1  # the recipe, from the search
+
+
+def test_summary_lists_tuned_and_chosen_names(tmp_path):
+    from fer_edu.results import summary_rows
+
+    _record_search(tmp_path, {"start": 0.6, "mixup": 0.6, "ema": 0.6, "lr0.1": 0.6, "lr0.02": 0.6})
+    rows = {(r["name"], r.get("status")) for r in summary_rows(tmp_path)}
+    assert ("search_start", "ok") in rows and ("best45", "missing") in rows
 
 
 def test_device_runs_keeps_one_device_kind_in_seed_order():
@@ -223,3 +281,13 @@ def test_device_runs_keeps_one_device_kind_in_seed_order():
     assert [r["seed"] for r in device_runs(result, "cpu")] == [0, 2]
     assert [r["seed"] for r in device_runs(result, "cuda")] == [0]
     assert device_runs(None) == [] and device_runs({"chosen_k": 3}) == []
+
+
+def test_ensemble_waits_for_every_member(tmp_path, monkeypatch, capsys):
+    from fer_edu import results
+    from fer_edu.cli import main
+
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    _record_search(tmp_path, {"start": 0.6, "mixup": 0.6, "ema": 0.6, "lr0.1": 0.6, "lr0.02": 0.6})
+    assert main(["ensemble", "best45", "--scale", "laptop"]) == 2
+    assert "5 of its seeds [0, 1, 2, 3, 4] are owed" in capsys.readouterr().err

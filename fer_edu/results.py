@@ -141,6 +141,13 @@ def owed(experiments: list[Experiment], scale: str, device_kind: str, root: Path
     return out
 
 
+def over_budget(exp: Experiment, runs: list[dict]) -> list[int]:
+    """Seeds whose recorded wall time (2-core CPU) exceeded the experiment's ``budget_min``, if it has one."""
+    if exp.budget_min is None:
+        return []
+    return [r["seed"] for r in runs if r["wall_time_s"] > 60 * exp.budget_min]
+
+
 def summary_rows(root: Path | None = None) -> list[dict]:
     """One row per committed result and device kind, plus a row per name defined now without one."""
     from .experiments import ALL_GROUPS
@@ -159,13 +166,15 @@ def summary_rows(root: Path | None = None) -> list[dict]:
             for kind, s in result["summary"].items():
                 runs = device_runs(result, kind)
                 missing = [x for x in seeds_for(exp) if x not in s["seeds"]]
+                late = over_budget(exp, runs) if kind == "cpu" else []
+                status = "stale" if stale else (f"seeds {missing} owed" if missing else "ok")
                 rows.append({
                     "name": exp.name, "scale": scale, "device": kind, "seeds": s["seeds"],
                     "private_mean": s["private_mean"], "private_std": s["private_std"],
                     "selected_epochs": [r["selected_epoch"] for r in runs],
                     "train_accuracy": float(np.mean([r["train_accuracy"] for r in runs])),
                     "wall_time_s": float(np.mean([r["wall_time_s"] for r in runs])),
-                    "status": "stale" if stale else (f"seeds {missing} owed" if missing else "ok"),
+                    "status": status + (f"; seeds {late} over the {exp.budget_min}-min budget" if late else ""),
                 })
     return rows
 

@@ -291,3 +291,13 @@ def test_ensemble_waits_for_every_member(tmp_path, monkeypatch, capsys):
     _record_search(tmp_path, {"start": 0.6, "mixup": 0.6, "ema": 0.6, "lr0.1": 0.6, "lr0.02": 0.6})
     assert main(["ensemble", "best45", "--scale", "laptop"]) == 2
     assert "5 of its seeds [0, 1, 2, 3, 4] are owed" in capsys.readouterr().err
+
+
+def test_a_run_over_its_budget_is_flagged():
+    from fer_edu.experiments import Experiment
+    from fer_edu.results import over_budget
+
+    exp = Experiment("b", "beyond", "budgeted", budget_min=45)
+    runs = [{"seed": 0, "wall_time_s": 44 * 60}, {"seed": 1, "wall_time_s": 46 * 60}]
+    assert over_budget(exp, runs) == [1]
+    assert over_budget(Experiment("n", "beyond", "no budget"), runs) == []

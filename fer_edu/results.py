@@ -243,11 +243,11 @@ def tuned_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
 def recipe_choice(scale: str, root: Path | None = None, device: str = "cpu") -> dict | None:
     """The recipe the search chose on PublicTest (seed 0), or None while a search trial is owed.
 
-    The rule is declared in ``experiments``: the best peak learning rate among the start's and the
-    trials' (ties keep the start's); mixup and EMA join when they beat the start by SEARCH_MARGIN.
-    PrivateTest never enters the choice.
+    The rule is declared in ``experiments``: each alternative (peak learning rate, schedule) goes to
+    the best of the start's setting and the trials' (ties keep the start's); mixup and EMA join when
+    they beat the start by SEARCH_MARGIN. PrivateTest never enters the choice.
     """
-    from .experiments import RECIPE_START, REGISTRY, SEARCH, SEARCH_LEARNING_RATES, SEARCH_MARGIN
+    from .experiments import RECIPE_START, REGISTRY, SEARCH, SEARCH_ALTERNATIVES, SEARCH_MARGIN
 
     public = {}
     for key in ("start", *SEARCH):
@@ -257,12 +257,16 @@ def recipe_choice(scale: str, root: Path | None = None, device: str = "cpu") -> 
         if not seed0 or is_stale(result, exp.config(scale)):
             return None
         public[key] = seed0[0]["public_accuracy"]
-    rate = max(("start", *SEARCH_LEARNING_RATES), key=lambda k: (public[k], k == "start"))
-    recipe = {**RECIPE_START, **(SEARCH[rate] if rate != "start" else {})}
-    adopted = tuple(k for k in SEARCH if k not in SEARCH_LEARNING_RATES and public[k] >= public["start"] + SEARCH_MARGIN)
+    recipe, chosen = dict(RECIPE_START), {}
+    for what, keys in SEARCH_ALTERNATIVES.items():
+        chosen[what] = max(("start", *keys), key=lambda k: (public[k], k == "start"))
+        recipe.update(SEARCH.get(chosen[what], {}))
+    alternatives = {k for keys in SEARCH_ALTERNATIVES.values() for k in keys}
+    adopted = tuple(k for k in SEARCH if k not in alternatives and public[k] >= public["start"] + SEARCH_MARGIN)
     for key in adopted:
         recipe.update(SEARCH[key])
-    return {"recipe": recipe, "adopted": adopted, "learning_rate": recipe["lr"], "public_accuracy": public}
+    return {"recipe": recipe, "adopted": adopted, "alternatives": chosen, "learning_rate": recipe["lr"],
+            "public_accuracy": public}
 
 
 def modern_experiments(scale: str, root: Path | None = None) -> list[Experiment]:

@@ -111,7 +111,7 @@ def test_ensemble_then_student_end_to_end(tmp_path, monkeypatch, capsys):
     assert "waits for the best45 ensemble" in capsys.readouterr().err
     assert main(["run", "best45", "--scale", "smoke"]) == 2  # no recipe chosen yet
     assert "waits for the recipe search" in capsys.readouterr().err
-    search = ["search_start", "search_mixup", "search_ema", "search_lr0.1", "search_lr0.02"]
+    search = ["search_start", "search_mixup", "search_ema", "search_lr0.1", "search_lr0.02", "search_cosine"]
     assert main(["run", *search, "--scale", "smoke"]) == 0
     assert main(["run", "best45", "--scale", "smoke", "--seeds", "0,1"]) == 0
     assert main(["ensemble", "best45", "--scale", "smoke"]) == 0

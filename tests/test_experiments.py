@@ -203,6 +203,10 @@ def test_ensemble_needs_stored_probabilities(tmp_path):
         ensemble("m", "laptop", np.zeros(3, int), np.zeros(3, int), root=tmp_path)
 
 
+#: every search trial equal on PublicTest: the starting recipe is kept
+EVEN_SEARCH = {"start": 0.6, "mixup": 0.6, "ema": 0.6, "lr0.1": 0.6, "lr0.02": 0.6, "cosine": 0.6}
+
+
 def _record_search(root, public, private=None, scale="laptop"):
     """Seed-0 search trials with these PublicTest accuracies (PrivateTest: ``private`` or the same)."""
     data = synthetic_faces(20, 5, 5)
@@ -219,9 +223,9 @@ def test_recipe_is_chosen_on_publictest_by_the_declared_rule(tmp_path):
     from fer_edu.results import recipe_choice
 
     public = {"start": 0.600, "mixup": 0.600 + SEARCH_MARGIN / 2, "ema": 0.600 + SEARCH_MARGIN,
-              "lr0.1": 0.590, "lr0.02": 0.603}
+              "lr0.1": 0.590, "lr0.02": 0.603, "cosine": 0.601}
     # PrivateTest says the opposite everywhere: the choice must not follow it.
-    private = {"start": 0.70, "mixup": 0.75, "ema": 0.50, "lr0.1": 0.80, "lr0.02": 0.50}
+    private = {"start": 0.70, "mixup": 0.75, "ema": 0.50, "lr0.1": 0.80, "lr0.02": 0.50, "cosine": 0.4}
     _record_search(tmp_path, {k: v for k, v in public.items() if k != "ema"}, private)
     assert recipe_choice("laptop", tmp_path) is None  # a trial is owed
     with pytest.raises(ValueError, match="waits for the recipe search"):
@@ -230,7 +234,7 @@ def test_recipe_is_chosen_on_publictest_by_the_declared_rule(tmp_path):
     _record_search(tmp_path, {"ema": public["ema"]}, private)
     choice = recipe_choice("laptop", tmp_path)
     assert choice["adopted"] == ("ema",)  # mixup's gain is under the margin
-    assert choice["recipe"] == {**RECIPE_START, "lr": 0.02, "ema_decay": 0.998}
+    assert choice["recipe"] == {**RECIPE_START, "lr": 0.02, "ema_decay": 0.998, "schedule": "cosine"}
     names = {x.name: x for x in experiments_for(["beyond"], "laptop", tmp_path)}
     assert {"modern", "best45", "modern_no_ema", "modern_no_tta_flip"} <= set(names) and "modern_no_mixup" not in names
     assert names["best45"].config("laptop").lr == 0.02 and names["best45"].config("laptop").width == 0.5
@@ -240,20 +244,19 @@ def test_recipe_is_chosen_on_publictest_by_the_declared_rule(tmp_path):
 def test_search_ties_keep_the_starting_rate():
     from fer_edu.experiments import RECIPE_START
 
-    with_ties = {"start": 0.6, "mixup": 0.6, "ema": 0.6, "lr0.1": 0.6, "lr0.02": 0.6}
     import tempfile
 
     from fer_edu.results import recipe_choice
 
     with tempfile.TemporaryDirectory() as root:
-        _record_search(Path(root), with_ties)
+        _record_search(Path(root), EVEN_SEARCH)
         assert recipe_choice("laptop", Path(root))["recipe"] == RECIPE_START
 
 
 def test_student_appears_with_the_ensembles_k(tmp_path):
     from fer_edu.results import result_path, student_experiments
 
-    _record_search(tmp_path, {"start": 0.6, "mixup": 0.6, "ema": 0.6, "lr0.1": 0.6, "lr0.02": 0.6})
+    _record_search(tmp_path, EVEN_SEARCH)
     assert student_experiments("laptop", tmp_path) == []
     with pytest.raises(ValueError, match="best45 ensemble"):
         experiments_for(["student"], "laptop", tmp_path)
@@ -268,7 +271,7 @@ def test_student_appears_with_the_ensembles_k(tmp_path):
 def test_summary_lists_tuned_and_chosen_names(tmp_path):
     from fer_edu.results import summary_rows
 
-    _record_search(tmp_path, {"start": 0.6, "mixup": 0.6, "ema": 0.6, "lr0.1": 0.6, "lr0.02": 0.6})
+    _record_search(tmp_path, EVEN_SEARCH)
     rows = {(r["name"], r.get("status")) for r in summary_rows(tmp_path)}
     assert ("search_start", "ok") in rows and ("best45", "missing") in rows
 
@@ -288,7 +291,7 @@ def test_ensemble_waits_for_every_member(tmp_path, monkeypatch, capsys):
     from fer_edu.cli import main
 
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
-    _record_search(tmp_path, {"start": 0.6, "mixup": 0.6, "ema": 0.6, "lr0.1": 0.6, "lr0.02": 0.6})
+    _record_search(tmp_path, EVEN_SEARCH)
     assert main(["ensemble", "best45", "--scale", "laptop"]) == 2
     assert "5 of its seeds [0, 1, 2, 3, 4] are owed" in capsys.readouterr().err
 

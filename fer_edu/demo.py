@@ -197,7 +197,11 @@ class Predictor:
             return []
         crops = np.stack([cv2.resize(gray[y:y + h, x:x + w], (48, 48), interpolation=cv2.INTER_AREA)
                           for x, y, w, h in boxes])
-        probs = torch.softmax(self.model(normalize(torch.from_numpy(crops).to(self.device))).float(), 1).cpu().numpy()
+        x = normalize(torch.from_numpy(crops).to(self.device))
+        probs = torch.softmax(self.model(x).float(), 1)
+        if self.meta.get("tta_flip"):  # predict as the model was evaluated, so its card's accuracy applies
+            probs = (probs + torch.softmax(self.model(x.flip(-1)).float(), 1)) / 2
+        probs = probs.cpu().numpy()
         return [Face(box, CLASSES[int(p.argmax())], {c: float(v) for c, v in zip(CLASSES, p)})
                 for box, p in zip(boxes, probs)]
 

@@ -163,6 +163,7 @@ def export_demo_model(scale: str = "laptop", budget_mb: float = 3.0, out: Path |
     public, _, result, run, weights = max(candidates, key=lambda c: (c[0], c[1]))
     cfg = result["config"]
     meta = {"name": result["name"], "scale": scale, "seed": run["seed"], "public_accuracy": public,
+            "tta_flip": bool(cfg.get("tta_flip", False)),
             "private_accuracy": run["private_accuracy"], "commit": run["commit"],
             "note": f"the demo model: best PublicTest accuracy of the {len(candidates)} {scale}-scale runs whose "
                     f"weights were kept (fit {budget_mb:g} MB in float16); weights stored in float16",

@@ -122,6 +122,32 @@ def test_mismatched_weights_file_is_a_clear_error(tmp_path):
         Predictor(path)
 
 
+def test_a_model_evaluated_with_test_time_flip_predicts_with_it(tmp_path):
+    """The demo predicts as its model was evaluated, so the accuracy on its card is the demo's."""
+    import torch
+
+    from fer_edu.data import normalize
+    from fer_edu.models import build_model
+    from fer_edu.weights import save_weights
+
+    torch.manual_seed(0)
+    model = build_model("vgg11", 0.125).eval()
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.mul_(50)  # an untrained network is nearly uniform: make its outputs differ
+    face = synthetic_faces(7, 1, 1).images[0]
+    x = normalize(torch.from_numpy(face[None]))
+    with torch.no_grad():
+        one = torch.softmax(model(x), 1)[0].numpy()
+        both = ((torch.softmax(model(x), 1) + torch.softmax(model(x.flip(-1)), 1)) / 2)[0].numpy()
+    assert not np.allclose(one, both, atol=1e-4)  # the face is not mirror-symmetric
+    for tta, expected in ((False, one), (True, both)):
+        path = save_weights(model.state_dict(), tmp_path / f"w{tta}.safetensors", architecture="vgg11",
+                            width=0.125, tta_flip=tta)
+        (result,) = Predictor(path).predict(face)
+        assert np.allclose([result.probabilities[c] for c in CLASSES], expected, atol=1e-5)
+
+
 def test_frame_latency_reports_milliseconds(predictor):
     from fer_edu.demo import frame_latency
 

@@ -57,6 +57,7 @@ def test_demo_model_is_chosen_on_publictest_never_privatetest(tmp_path, monkeypa
                      architecture="vgg11", width=0.125)
     meta = export_demo_model("laptop", out=tmp_path / "demo.safetensors", root=tmp_path)
     assert meta["name"] == "b" and meta["candidates"] == ["a/seed0", "b/seed0"]
+    assert meta["tta_flip"] is False  # evaluated in one pass: the demo predicts in one pass
     stored = read_metadata(tmp_path / "demo.safetensors")
     assert stored["name"] == "b" and stored["public_accuracy"] == 0.60
     loaded, _ = load_model(tmp_path / "demo.safetensors")

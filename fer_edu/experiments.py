@@ -128,8 +128,10 @@ ABLATION = {
 }
 ADOPTED_ABLATION = {"mixup": {"mixup": 0.0}, "ema": {"ema_decay": 0.0}}
 #: The best single network within 45 minutes of `run` wall time (VGG19-BN, half width), seeds 0-4: also
-#: the ensemble's members. 24 epochs: an epoch took 103 s (460 ms a step of 128 on the idle 2-core
-#: machine) plus about 4 s of PublicTest evaluation, so 24 epochs and the final evaluation fit 45 minutes.
+#: the ensemble's members. 24 epochs: on the idle 2-core machine a step of 128 takes 440-460 ms (224
+#: steps, about 99 s) and PublicTest with the flip about 10 s, so 24 epochs (about 44 minutes) and the
+#: final evaluation fit 45 minutes (measured again 2026-11-25 with the queue stopped; bf16 and
+#: channels-last are the fastest of the four combinations, fp32 without channels-last takes 2.3x).
 BEST45 = {"width": 0.5, "batch_size": 128, "epochs": 24}
 #: The demo's student (`student`, defined once the best45 ensemble is recorded, with its k): VGG19-BN at
 #: quarter width (2.6 MB in float16, 3.5 ms a face on one busy core), 45 epochs of 33 s within 30 minutes.

@@ -60,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # With --owed, finished sweeps can make tuned_* runs owed: look again until nothing is left.
         experiments = experiments_for(names, scale, results_root(scale))
         written = run_experiments(experiments, scale, seeds=seeds, owed_only=args.owed, data_path=args.data,
-                                  device=args.device, dry_run=args.dry_run)
+                                  device=args.device, dry_run=args.dry_run, jobs=args.jobs)
         if not (args.owed and written):
             return 0
 
@@ -222,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data", help="FER-2013 path (default: $FER_EDU_DATA, data/)")
     run.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     run.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="runs at once, each in its own process (for a GPU; default 1)")
     run.set_defaults(func=cmd_run)
 
     bench = commands.add_parser("bench", help="training throughput: this engine against the usual DataLoader loop")

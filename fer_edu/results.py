@@ -23,8 +23,9 @@ from .experiments import SCALES, Experiment, seeds_for
 from .train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS_DIR = REPO / "results"
-RUNS_DIR = REPO / "runs"
+# The environment overrides are how a parallel queue hands its folders to its child processes.
+RESULTS_DIR = Path(os.environ.get("FER_EDU_RESULTS") or REPO / "results")
+RUNS_DIR = Path(os.environ.get("FER_EDU_RUNS") or REPO / "runs")
 
 
 def kept_weights_path(scale: str, name: str, seed: int) -> Path:

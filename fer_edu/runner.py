@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -36,8 +39,13 @@ def results_root(scale: str, reader: bool = False) -> Path:
 
 def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[int] | None = None,
                     owed_only: bool = False, data_path: str | None = None, device: str | None = None,
-                    dry_run: bool = False, reader: bool = False) -> list[Path] | None:
-    """Train each (experiment, seed) in turn, resuming from checkpoints; returns the results files written."""
+                    dry_run: bool = False, reader: bool = False, jobs: int = 1) -> list[Path] | None:
+    """Train each (experiment, seed) in turn, resuming from checkpoints; returns the results files written.
+
+    ``jobs`` > 1 trains that many runs at once, each in its own process (see :func:`run_in_parallel`).
+    """
+    if jobs < 1:
+        raise ValueError(f"--jobs must be at least 1, got {jobs}")
     kind = Runtime.auto(device).device.type
     commit = git_commit()
     root = results_root(scale, reader)
@@ -57,6 +65,8 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
         print(f"*** {BANNER} ***")
     if not reader:
         check_data_for_scale(data, scale)
+    if jobs > 1:  # the data was loaded (and its cache written) once, before the children start
+        return run_in_parallel(queue, scale, jobs, kind, commit=commit, data_path=data_path, device=device)
     data = prepare_data(data, scale)
     written = []
     for i, (exp, seed) in enumerate(queue, 1):
@@ -68,6 +78,9 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
                    if cfg.distill_from else None)
         entry = train(cfg, data, seed, checkpoint=ckpt, device=device, keep_probabilities=exp.keep_probabilities,
                       teacher=teacher)
+        sharing = int(os.environ.get("FER_EDU_CONCURRENT_RUNS", "1"))
+        if sharing > 1:  # its wall time is then not a run's alone: say so in the record
+            entry["concurrent_runs"] = sharing
         path = record_run(exp, scale, cfg, data, entry, root, commit=commit)
         # The chosen weights stay on this machine (runs/ is git-ignored) for demos and explanations.
         save_weights(entry["model_state"], results_module.kept_weights_path(scale, exp.name, seed),
@@ -77,6 +90,60 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
         print(f"PrivateTest {entry['private_accuracy']:.2%} (epoch {entry['selected_epoch']} chosen on PublicTest), "
               f"{time.perf_counter() - started:.0f} s -> {path}", flush=True)
         written.append(path)
+    return written
+
+
+def run_in_parallel(queue: list[tuple[Experiment, int]], scale: str, jobs: int, kind: str, *, commit: str | None,
+                    data_path: str | None = None, device: str | None = None) -> list[Path]:
+    """Train the queue ``jobs`` runs at a time, each ``python -m fer_edu run NAME --seeds S`` in its own process.
+
+    For a GPU, which one small run at batch 32 leaves mostly idle (its time goes on launching
+    kernels); on a 2-core CPU it only slows every run down. Two seeds of one name never run at once,
+    since they share a results file. Each child's output goes to ``runs/logs/``; its result records
+    ``concurrent_runs``, because its wall time was shared. Raises RuntimeError if any run failed.
+    """
+    logs = results_module.RUNS_DIR / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "FER_EDU_RESULTS": str(results_module.RESULTS_DIR), "FER_EDU_RUNS": str(results_module.RUNS_DIR),
+           "FER_EDU_CONCURRENT_RUNS": str(jobs), "FER_EDU_TEXT_PROGRESS": "1", "FER_EDU_SCALE": scale}
+    if commit:
+        env["FER_EDU_COMMIT"] = commit  # the queue's commit, as in the sequential loop
+    extra = (["--data", data_path] if data_path else []) + (["--device", device] if device else [])
+    pending, running, written, failed = list(queue), {}, [], []
+    total, started_all = len(queue), time.perf_counter()
+    while pending or running:
+        busy = {exp.name for exp, *_ in running.values()}
+        for item in list(pending):
+            if len(running) >= jobs:
+                break
+            exp, seed = item
+            if exp.name in busy:
+                continue
+            pending.remove(item)
+            busy.add(exp.name)
+            log = logs / f"{scale}-{exp.name}-seed{seed}.log"
+            cmd = [sys.executable, "-m", "fer_edu", "run", exp.name, "--scale", scale, "--seeds", str(seed), *extra]
+            with open(log, "a") as out:
+                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+            running[proc] = (exp, seed, log, time.perf_counter())
+            print(f"started {exp.name} seed {seed} (log {log})", flush=True)
+        time.sleep(0.5)
+        for proc in [p for p in running if p.poll() is not None]:
+            exp, seed, log, t0 = running.pop(proc)
+            minutes = (time.perf_counter() - t0) / 60
+            done = total - len(pending) - len(running)
+            if proc.returncode != 0:
+                failed.append(f"{exp.name} seed {seed} (exit {proc.returncode}, see {log})")
+                print(f"[{done}/{total}] FAILED {failed[-1]}", flush=True)
+                continue
+            root = results_root(scale)
+            written.append(results_module.result_path(exp.name, scale, root))
+            result = results_module.load_result(exp.name, scale, root)
+            run = next((r for r in results_module.device_runs(result, kind) if r["seed"] == seed), {})
+            print(f"[{done}/{total}] {exp.name} seed {seed}: PrivateTest {run.get('private_accuracy', float('nan')):.2%} "
+                  f"in {minutes:.1f} min ({(time.perf_counter() - started_all) / 60:.1f} min since the start)", flush=True)
+    if failed:
+        raise RuntimeError("failed runs: " + "; ".join(failed))
     return written
 
 

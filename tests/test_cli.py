@@ -138,3 +138,22 @@ def test_a_bug_keeps_its_traceback_and_debug_shows_every_one(tmp_path, monkeypat
     monkeypatch.setenv("FER_EDU_DEBUG", "1")
     with pytest.raises(FileNotFoundError):
         main(missing)
+
+
+def test_parallel_run_trains_each_seed_in_its_own_process(tmp_path, monkeypatch, capsys):
+    import json
+
+    from fer_edu import results
+
+    monkeypatch.setattr(results, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    assert main(["run", "final", "vgg11", "--scale", "smoke", "--seeds", "0,1", "--jobs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("PrivateTest") == 4 and "[4/4]" in out
+    for name in ("final", "vgg11"):
+        written = json.loads((tmp_path / "runs" / "results" / "smoke" / f"{name}.json").read_text())
+        # two seeds of one name never run at once, so neither overwrote the other's entry
+        assert [r["seed"] for r in written["runs"]] == [0, 1]
+        assert all(r["concurrent_runs"] == 3 for r in written["runs"])
+    assert len(list((tmp_path / "runs" / "logs").glob("smoke-*.log"))) == 4
+    assert main(["run", "final", "--scale", "smoke", "--jobs", "0"]) == 2

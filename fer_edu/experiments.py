@@ -159,7 +159,7 @@ def _change_text(change: dict) -> str:
 def recipe_experiments(recipe: dict, adopted: tuple[str, ...] = ()) -> list[Experiment]:
     """``modern``, ``best45`` and the ablation ``modern_no_<ingredient>`` for the recipe the search chose.
 
-    They are defined only once the search has chosen (``results.modern_experiments``), so that no run
+    They are defined only once the search has chosen (``results.derived_experiments``), so that no run
     trains a recipe that the search may still change.
     """
     e = Experiment

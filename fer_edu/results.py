@@ -175,6 +175,7 @@ def summary_rows(root: Path | None = None) -> list[dict]:
                     "selected_epochs": [r["selected_epoch"] for r in runs],
                     "train_accuracy": float(np.mean([r["train_accuracy"] for r in runs])),
                     "wall_time_s": float(np.mean([r["wall_time_s"] for r in runs])),
+                    "concurrent_runs": max(r.get("concurrent_runs", 1) for r in runs),
                     "status": status + (f"; seeds {late} over the {exp.budget_min}-min budget" if late else ""),
                 })
     return rows
@@ -190,10 +191,11 @@ def summary_table(rows: list[dict]) -> str:
             lines.append(f"| {r['name']} | {r['scale']} | | | | | | | | {r['status']} |")
             continue
         std = f"{r['private_std']:.2%}" if r["private_std"] is not None else "-"
+        shared = f" ({r['concurrent_runs']} runs at once)" if r.get("concurrent_runs", 1) > 1 else ""
         lines.append(
             f"| {r['name']} | {r['scale']} | {r['device']} | {','.join(map(str, r['seeds']))} | "
             f"{r['private_mean']:.2%} | {std} | {','.join(map(str, r['selected_epochs']))} | "
-            f"{r['train_accuracy']:.1%} | {r['wall_time_s'] / 60:.1f} min | {r['status']} |")
+            f"{r['train_accuracy']:.1%} | {r['wall_time_s'] / 60:.1f} min{shared} | {r['status']} |")
     return "\n".join(lines)
 
 
@@ -203,23 +205,30 @@ SWEEP_BASES = {"sgd": "opt_sgd", "sgd_momentum": "t1_sgd_momentum", "adam": "opt
 SWEEP_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
-def sweep_choice(label: str, scale: str, root: Path | None = None) -> dict | None:
-    """The learning-rate multiplier with the best seed-0 PublicTest accuracy, or None while a sweep point is owed.
+def seed0_public(name: str, scale: str, root: Path | None = None, device: str = "cpu") -> float | None:
+    """Seed 0's PublicTest accuracy on one device kind, or None while that run is missing or stale.
 
-    Chosen on PublicTest only; PrivateTest never enters the choice.
+    What every choice made from trials reads (the sweeps, the recipe search): never PrivateTest.
     """
     from .experiments import REGISTRY
 
+    result = load_result(name, scale, root)
+    seed0 = [r for r in device_runs(result, device) if r["seed"] == 0]
+    if not seed0 or is_stale(result, REGISTRY[name].config(scale)):
+        return None
+    return seed0[0]["public_accuracy"]
+
+
+def sweep_choice(label: str, scale: str, root: Path | None = None, device: str = "cpu") -> dict | None:
+    """The learning-rate multiplier with the best seed-0 PublicTest accuracy, or None while a sweep point is owed.
+
+    Chosen on PublicTest only, from the runs of one device kind; PrivateTest never enters the choice.
+    """
     public = {}
     for m in SWEEP_MULTIPLIERS:
-        name = SWEEP_BASES[label] if m == 1.0 else f"sweep_{label}_x{m:g}"
-        result = load_result(name, scale, root)
-        if result is None or is_stale(result, REGISTRY[name].config(scale)):
+        public[m] = seed0_public(SWEEP_BASES[label] if m == 1.0 else f"sweep_{label}_x{m:g}", scale, root, device)
+        if public[m] is None:
             return None
-        seed0 = [r for r in result["runs"] if r["seed"] == 0]
-        if not seed0:
-            return None
-        public[m] = seed0[0]["public_accuracy"]
     best = max(SWEEP_MULTIPLIERS, key=lambda m: (public[m], -abs(np.log(m))))  # ties: closest to the paper's rate
     return {"multiplier": best, "public_accuracy": public}
 
@@ -232,7 +241,8 @@ def tuned_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
 
     out = []
     for label, base in SWEEP_BASES.items():
-        choice = sweep_choice(label, scale, root)
+        # The CPU's sweep where it is complete; a paper-scale sweep may exist on a GPU only.
+        choice = sweep_choice(label, scale, root) or sweep_choice(label, scale, root, "cuda")
         if choice is not None:
             exp = REGISTRY[base]
             out.append(replace(exp, name=f"tuned_{label}", group="tuned", lr_multiplier=choice["multiplier"],
@@ -248,16 +258,13 @@ def recipe_choice(scale: str, root: Path | None = None, device: str = "cpu") -> 
     the best of the start's setting and the trials' (ties keep the start's); mixup and EMA join when
     they beat the start by SEARCH_MARGIN. PrivateTest never enters the choice.
     """
-    from .experiments import RECIPE_START, REGISTRY, SEARCH, SEARCH_ALTERNATIVES, SEARCH_MARGIN
+    from .experiments import RECIPE_START, SEARCH, SEARCH_ALTERNATIVES, SEARCH_MARGIN
 
     public = {}
     for key in ("start", *SEARCH):
-        exp = REGISTRY[f"search_{key}"]
-        result = load_result(exp.name, scale, root)
-        seed0 = [r for r in device_runs(result, device) if r["seed"] == 0]
-        if not seed0 or is_stale(result, exp.config(scale)):
+        public[key] = seed0_public(f"search_{key}", scale, root, device)
+        if public[key] is None:
             return None
-        public[key] = seed0[0]["public_accuracy"]
     recipe, chosen = dict(RECIPE_START), {}
     for what, keys in SEARCH_ALTERNATIVES.items():
         chosen[what] = max(("start", *keys), key=lambda k: (public[k], k == "start"))
@@ -270,23 +277,20 @@ def recipe_choice(scale: str, root: Path | None = None, device: str = "cpu") -> 
             "public_accuracy": public}
 
 
-def modern_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
-    """``modern``, ``best45`` and the ablation, once the recipe search has chosen (else none)."""
-    from .experiments import recipe_experiments
+def derived_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
+    """The names chosen from results: ``modern``, ``best45`` and the ablation once the recipe search
+    has chosen, then ``student`` (distilled from the best45 ensemble with its PublicTest-chosen k)
+    once that ensemble is recorded; none before."""
+    from .experiments import recipe_experiments, student_experiment
 
     choice = recipe_choice(scale, root)
-    return [] if choice is None else recipe_experiments(choice["recipe"], choice["adopted"])
-
-
-def student_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
-    """``student``: distilled from the best45 ensemble with its PublicTest-chosen k, once that ensemble is recorded."""
-    from .experiments import student_experiment
-
-    choice = recipe_choice(scale, root)
-    ensemble_result = load_result("best45_ensemble", scale, root)
-    if choice is None or ensemble_result is None:
+    if choice is None:
         return []
-    return [student_experiment(choice["recipe"], ensemble_result["chosen_k"])]
+    out = recipe_experiments(choice["recipe"], choice["adopted"])
+    ensemble_result = load_result("best45_ensemble", scale, root)
+    if ensemble_result is not None:
+        out.append(student_experiment(choice["recipe"], ensemble_result["chosen_k"]))
+    return out
 
 
 #: names defined only once results exist, and what they wait for
@@ -301,7 +305,7 @@ def experiments_for(names: list[str], scale: str, root: Path | None = None) -> l
     from .experiments import resolve
 
     tuned = {x.name: x for x in tuned_experiments(scale, root)}
-    derived = {x.name: x for x in modern_experiments(scale, root) + student_experiments(scale, root)}
+    derived = {x.name: x for x in derived_experiments(scale, root)}
     out: list[Experiment] = []
     for n in names:
         if n in derived:
@@ -333,29 +337,57 @@ def known_experiments(scale: str, root: Path | None = None) -> dict[str, Experim
 NOT_YET_RUN = "not yet run"
 
 
-def accuracy_text(name: str, scale: str = "laptop", root: Path | None = None, device: str = "cpu") -> str:
-    """``"62.6 % ± 0.2 (seeds 0, 1, 2)"``, or ``"not yet run"``: what the book's prose glues."""
+DEVICE_LABELS = {"cpu": "CPU", "cuda": "GPU"}
+
+
+def result_device(result: dict | None, device: str | None = None) -> str | None:
+    """The device kind whose runs a table shows: ``device`` if given, else the CPU's, else the first kind recorded.
+
+    The CPU runs are the course's reference; paper-scale runs may exist on a GPU only.
+    """
+    if result is None:
+        return None
+    if device is not None:
+        return device if device in result["summary"] else None
+    kinds = list(result["summary"])
+    return "cpu" if "cpu" in kinds else (kinds[0] if kinds else None)
+
+
+def accuracy_text(name: str, scale: str = "laptop", root: Path | None = None, device: str | None = None) -> str:
+    """``"62.6 % ± 0.2 (seeds 0, 1, 2)"``, or ``"not yet run"``: what the book's prose glues.
+
+    Runs on another device than the CPU say so: ``"65.4 % (seed 0, GPU)"``.
+    """
     result = load_result(name, scale, root)
-    if result is None or device not in result["summary"]:
+    kind = result_device(result, device)
+    if kind is None:
         return NOT_YET_RUN
-    s = result["summary"][device]
+    s = result["summary"][kind]
     spread = f" ± {100 * s['private_std']:.1f}" if s["private_std"] is not None else ""
-    return f"{100 * s['private_mean']:.1f} %{spread} (seed{'s' if s['n'] > 1 else ''} {', '.join(map(str, s['seeds']))})"
+    where = "" if kind == "cpu" else f", {DEVICE_LABELS.get(kind, kind)}"
+    return f"{100 * s['private_mean']:.1f} %{spread} (seed{'s' if s['n'] > 1 else ''} {', '.join(map(str, s['seeds']))}{where})"
 
 
-def comparison(names: list[str], scale: str = "laptop", root: Path | None = None, device: str = "cpu"):
-    """A table of experiments: PrivateTest mean and spread over seeds, each seed, train accuracy, chosen epochs."""
+def comparison(names: list[str], scale: str = "laptop", root: Path | None = None, device: str | None = None):
+    """A table of experiments: PrivateTest mean and spread over seeds, each seed, train accuracy, chosen epochs.
+
+    Each row shows the CPU runs, or the GPU's where a name has no CPU run (see :func:`result_device`);
+    a "device" column appears when the table mixes or holds GPU runs.
+    """
     import pandas as pd
 
     rows = []
     for name in names:
         result = load_result(name, scale, root)
         row = {"name": name}
-        if result is None or device not in result["summary"]:
+        kind = result_device(result, device)
+        if kind is None:
             rows.append({**row, "PrivateTest": NOT_YET_RUN})
             continue
-        runs = device_runs(result, device)
-        s = result["summary"][device]
+        runs = device_runs(result, kind)
+        s = result["summary"][kind]
+        if kind != "cpu":
+            row["device"] = DEVICE_LABELS.get(kind, kind)
         rows.append({
             **row,
             "PrivateTest": f"{100 * s['private_mean']:.2f} %",

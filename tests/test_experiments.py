@@ -140,6 +140,23 @@ def test_book_helpers_read_results_or_say_not_yet_run(tmp_path):
     assert per_class_recall(["final"], "laptop", tmp_path).loc["happy", "final"] == "61.0 %"
 
 
+def test_book_helpers_prefer_cpu_runs_and_label_gpu_ones(tmp_path):
+    from fer_edu.results import accuracy_text, comparison
+
+    data = synthetic_faces(20, 5, 5)
+    exp = REGISTRY["vgg19"]
+    gpu = {"seed": 0, "device_kind": "cuda", "public_accuracy": 0.66, "private_accuracy": 0.667,
+           "train_accuracy": 0.8, "selected_epoch": 25, "parameters": 10}
+    record_run(exp, "paper", exp.config("paper"), data, gpu, tmp_path, commit="abc")
+    assert accuracy_text("vgg19", "paper", tmp_path) == "66.7 % (seed 0, GPU)"
+    assert accuracy_text("vgg19", "paper", tmp_path, device="cpu") == "not yet run"
+    assert comparison(["vgg19"], "paper", tmp_path).loc["vgg19", "device"] == "GPU"
+    record_run(exp, "paper", exp.config("paper"), data, {**gpu, "device_kind": "cpu", "private_accuracy": 0.65},
+               tmp_path, commit="abc")
+    assert accuracy_text("vgg19", "paper", tmp_path) == "65.0 % (seed 0)"  # the CPU run is the reference
+    assert "device" not in comparison(["vgg19"], "paper", tmp_path).columns
+
+
 def test_beyond_group_is_not_in_the_reference_suite():
     beyond = {x.name for x in resolve("beyond")}
     assert {"final_leak", "final_dedup"} <= beyond
@@ -254,15 +271,15 @@ def test_search_ties_keep_the_starting_rate():
 
 
 def test_student_appears_with_the_ensembles_k(tmp_path):
-    from fer_edu.results import result_path, student_experiments
+    from fer_edu.results import derived_experiments, result_path
 
     _record_search(tmp_path, EVEN_SEARCH)
-    assert student_experiments("laptop", tmp_path) == []
+    assert "student" not in {x.name for x in derived_experiments("laptop", tmp_path)}
     with pytest.raises(ValueError, match="best45 ensemble"):
         experiments_for(["student"], "laptop", tmp_path)
     path = result_path("best45_ensemble", "laptop", tmp_path)
     path.write_text(json.dumps({"chosen_k": 3}))
-    (student,) = student_experiments("laptop", tmp_path)
+    (student,) = [x for x in derived_experiments("laptop", tmp_path) if x.name == "student"]
     cfg = student.config("laptop")
     assert (cfg.distill_from, cfg.distill_members, cfg.width) == ("best45", 3, 0.25) and student.budget_min == 30
     assert cfg.nesterov and cfg.label_smoothing == 0.1  # the recipe, from the search

@@ -65,6 +65,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 0
 
 
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .runner import reproduce
+
+    r = reproduce(args.name, args.scale, args.seed, data_path=args.data, device=args.device)
+    print(f"{r['name']} seed {r['seed']} ({r['scale']}, {r['device_kind']}): committed "
+          f"{r['committed']['private_accuracy']:.2%} ({(r['committed']['commit'] or '?')[:7]}), repeated "
+          f"{r['repeated']['private_accuracy']:.2%} ({(r['repeated']['commit'] or '?')[:7]}): "
+          f"{'the same' if r['same'] else 'DIFFERENT'}")
+    return 0 if r["same"] else 1
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
     from .data.load import default_data_path
@@ -225,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=1,
                      help="runs at once, each in its own process (for a GPU; default 1)")
     run.set_defaults(func=cmd_run)
+
+    repro = commands.add_parser("reproduce", help="train a committed run again in scratch folders and compare")
+    repro.add_argument("name", help="a committed experiment name")
+    repro.add_argument("--scale", default="laptop", choices=("laptop", "paper"))
+    repro.add_argument("--seed", type=int, default=0)
+    repro.add_argument("--data", help="FER-2013 path (default: $FER_EDU_DATA, data/)")
+    repro.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    repro.set_defaults(func=cmd_reproduce)
 
     bench = commands.add_parser("bench", help="training throughput: this engine against the usual DataLoader loop")
     bench.add_argument("--data", help="FER-2013 path (default: $FER_EDU_DATA, data/)")

@@ -576,19 +576,72 @@ def leak_table_markdown(root: Path | None = None) -> str:
     return "\n\n".join(parts)
 
 
+#: Runs that train exactly what another name trains (only a measurement is added).
+SAME_TRAINING = {"final_leak": "final"}
+
+
+def reproductions_path(root: Path | None = None) -> Path:
+    """``results/reproductions.json``: committed runs trained again by ``python -m fer_edu reproduce``."""
+    return (root or RESULTS_DIR) / "reproductions.json"
+
+
+def record_reproduction(entry: dict, root: Path | None = None) -> Path:
+    """Add one reproduction (replacing an earlier one of the same run, device kind and commit)."""
+    path = reproductions_path(root)
+    old = json.loads(path.read_text())["runs"] if path.exists() else []
+    key = ("name", "scale", "seed", "device_kind")
+    old = [r for r in old if tuple(r[k] for k in key) != tuple(entry[k] for k in key)
+           or r["repeated"]["commit"] != entry["repeated"]["commit"]]
+    write_json(path, {"runs": old + [entry]})
+    return path
+
+
+def _percent_commit(run: dict) -> str:
+    return f"{100 * run['private_accuracy']:.2f} % ({(run.get('commit') or '?')[:7]})"
+
+
 def reproduction_table_markdown(root: Path | None = None) -> str:
-    """Runs that repeat another's training exactly (``final_leak`` repeats ``final``): same PrivateTest accuracy?"""
+    """Runs trained twice: ``final_leak`` repeats ``final``; runs repeated from a fresh clone
+    (``reproduce``); the same training on a CPU and on a GPU. Same PrivateTest accuracy?"""
     final, leak = load_result("final", "laptop", root), load_result("final_leak", "laptop", root)
     if final is None or leak is None:
-        return f"`final_leak` against `final`: {NOT_YET_RUN}."
-    first = {r["seed"]: r for r in device_runs(final, "cpu")}
-    lines = ["| seed | `final` PrivateTest (commit) | `final_leak` PrivateTest (commit) | same |", "|---|---|---|---|"]
-    for r in (r for r in device_runs(leak, "cpu") if r["seed"] in first):
-        f = first[r["seed"]]
-        same = "yes" if f["private_accuracy"] == r["private_accuracy"] else "no"
-        lines.append(f"| {r['seed']} | {100 * f['private_accuracy']:.2f} % ({f['commit'][:7]}) | "
-                     f"{100 * r['private_accuracy']:.2f} % ({r['commit'][:7]}) | {same} |")
-    return "\n".join(lines)
+        parts = [f"`final_leak` against `final`: {NOT_YET_RUN}."]
+    else:
+        first = {r["seed"]: r for r in device_runs(final, "cpu")}
+        lines = ["| seed | `final` PrivateTest (commit) | `final_leak` PrivateTest (commit) | same |", "|---|---|---|---|"]
+        for r in (r for r in device_runs(leak, "cpu") if r["seed"] in first):
+            f = first[r["seed"]]
+            same = "yes" if f["private_accuracy"] == r["private_accuracy"] else "no"
+            lines.append(f"| {r['seed']} | {_percent_commit(f)} | {_percent_commit(r)} | {same} |")
+        parts = ["\n".join(lines)]
+    path = reproductions_path(root)
+    repeated = json.loads(path.read_text())["runs"] if path.exists() else []
+    lines = ["**Repeated from a fresh clone** (`python -m fer_edu reproduce NAME --seed S`, same machine kind):\n",
+             "| run | scale | seed | device | committed PrivateTest (commit) | repeated (commit) | same |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| `{r['name']}` | {r['scale']} | {r['seed']} | {r['device_kind']} | {_percent_commit(r['committed'])} | "
+              f"{_percent_commit(r['repeated'])} | {'yes' if r['same'] else 'no'} |" for r in repeated]
+    parts.append("\n".join(lines) if repeated else f"**Repeated from a fresh clone**: {NOT_YET_RUN}.")
+    cross = []
+    for scale in ("laptop", "paper"):
+        by_kind: dict[str, dict] = {"cpu": {}, "cuda": {}}
+        for path in sorted(((root or RESULTS_DIR) / scale).glob("*.json")):
+            result = json.loads(path.read_text())
+            training = SAME_TRAINING.get(path.stem, path.stem)
+            for r in result.get("runs", []):
+                if r.get("device_kind") in by_kind:
+                    by_kind[r["device_kind"]].setdefault((training, r["seed"]), (path.stem, r))
+        for (training, seed), (cpu_name, c) in sorted(by_kind["cpu"].items()):
+            if (training, seed) in by_kind["cuda"]:
+                gpu_name, g = by_kind["cuda"][(training, seed)]
+                cross.append(f"| `{cpu_name}` / `{gpu_name}` | {scale} | {seed} | {_percent_commit(c)} | "
+                             f"{_percent_commit(g)} | {100 * (g['private_accuracy'] - c['private_accuracy']):+.2f} |")
+    if cross:
+        parts.append("\n".join(["**The same training on a CPU and on a GPU** (another order of floating-point "
+                                "operations, other kernels):\n",
+                                "| run (CPU / GPU) | scale | seed | CPU PrivateTest (commit) | GPU PrivateTest (commit) | "
+                                "GPU - CPU (points) |", "|---|---|---|---|---|---|", *cross]))
+    return "\n\n".join(parts)
 
 
 BOOK_TABLES = {"book/intro.md": {"chapter-times": chapter_times_markdown},

@@ -147,6 +147,39 @@ def run_in_parallel(queue: list[tuple[Experiment, int]], scale: str, jobs: int, 
     return written
 
 
+def reproduce(name: str, scale: str = "laptop", seed: int = 0, *, data_path: str | None = None,
+              device: str | None = None) -> dict:
+    """Train a committed run again, in its own process and scratch folders, and compare the accuracies.
+
+    The repetition writes under ``runs/reproduce/`` (never over the committed result, never from
+    its checkpoints); the comparison is added to ``results/reproductions.json``. On the same kind
+    of machine the two PrivateTest accuracies should be equal to the last digit.
+    """
+    kind = Runtime.auto(device).device.type
+    committed = [r for r in results_module.device_runs(results_module.load_result(name, scale), kind)
+                 if r["seed"] == seed]
+    if not committed:
+        raise ValueError(f"{name} seed {seed}: no committed {kind} run at scale {scale} to reproduce")
+    scratch = results_module.RUNS_DIR / "reproduce"
+    if scratch.exists():
+        import shutil
+
+        shutil.rmtree(scratch)  # a repetition starts from nothing, never from an earlier one's checkpoint
+    env = {**os.environ, "FER_EDU_RUNS": str(scratch), "FER_EDU_RESULTS": str(scratch / "results")}
+    env.pop("FER_EDU_COMMIT", None)
+    cmd = [sys.executable, "-m", "fer_edu", "run", name, "--scale", scale, "--seeds", str(seed),
+           *(["--data", data_path] if data_path else []), *(["--device", device] if device else [])]
+    subprocess.run(cmd, env=env, check=True)
+    again = [r for r in results_module.device_runs(results_module.load_result(name, scale, scratch / "results"), kind)
+             if r["seed"] == seed][0]
+    keep = ("private_accuracy", "public_accuracy", "selected_epoch", "commit", "device", "wall_time_s")
+    entry = {"name": name, "scale": scale, "seed": seed, "device_kind": kind,
+             "committed": {k: committed[0].get(k) for k in keep}, "repeated": {k: again.get(k) for k in keep},
+             "same": again["private_accuracy"] == committed[0]["private_accuracy"]}
+    results_module.record_reproduction(entry)
+    return entry
+
+
 def teacher_probabilities(name: str, members: int, scale: str, data: FERData, device: str | None = None) -> torch.Tensor:
     """A distilling student's soft targets: the class probabilities of the first ``members`` seeds of
     ``name`` (their kept weights, ``runs/models``) on every Training image of ``data``, averaged.

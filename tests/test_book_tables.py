@@ -80,4 +80,27 @@ def test_leak_and_reproduction_tables(tmp_path):
         path.write_text(json.dumps({"name": name, "runs": [r]}))
     leak = leak_table_markdown(tmp_path)
     assert "| 0 | 56.00 % (epoch 2) | 61.00 % (epoch 3) | 58.00 % | +3.00 |" in leak
-    assert "| 0 | 57.00 % (1234567) | 56.00 % (abcdef0) | no |" in reproduction_table_markdown(tmp_path)
+    table = reproduction_table_markdown(tmp_path)
+    assert "| 0 | 57.00 % (1234567) | 56.00 % (abcdef0) | no |" in table
+    assert "fresh clone**: not yet run" in table and "on a CPU and on a GPU" not in table
+
+
+def test_reproduction_table_lists_repetitions_and_cpu_gpu_pairs(tmp_path):
+    import json
+
+    from fer_edu.results import record_reproduction, reproduction_table_markdown, result_path
+
+    run = {"seed": 0, "device_kind": "cpu", "private_accuracy": 0.6559, "commit": "1b30456aaa"}
+    for name, r in (("final_leak", run), ("final", {**run, "device_kind": "cuda", "private_accuracy": 0.6539,
+                                                    "commit": "22c6329bbb"})):
+        path = result_path(name, "paper", tmp_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"name": name, "runs": [r]}))
+    entry = {"name": "vgg11", "scale": "laptop", "seed": 0, "device_kind": "cpu", "same": True,
+             "committed": {"private_accuracy": 0.6255, "commit": "aaaaaaa1"},
+             "repeated": {"private_accuracy": 0.6255, "commit": "bbbbbbb2"}}
+    record_reproduction(entry, tmp_path)
+    record_reproduction(entry, tmp_path)  # the same repetition again replaces, never duplicates
+    table = reproduction_table_markdown(tmp_path)
+    assert table.count("| `vgg11` | laptop | 0 | cpu | 62.55 % (aaaaaaa) | 62.55 % (bbbbbbb) | yes |") == 1
+    assert "| `final_leak` / `final` | paper | 0 | 65.59 % (1b30456) | 65.39 % (22c6329) | -0.20 |" in table

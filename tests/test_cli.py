@@ -157,3 +157,26 @@ def test_parallel_run_trains_each_seed_in_its_own_process(tmp_path, monkeypatch,
         assert all(r["concurrent_runs"] == 3 for r in written["runs"])
     assert len(list((tmp_path / "runs" / "logs").glob("smoke-*.log"))) == 4
     assert main(["run", "final", "--scale", "smoke", "--jobs", "0"]) == 2
+
+
+def test_reproduce_trains_a_committed_run_again_in_scratch_folders(tmp_path, monkeypatch, capsys):
+    import json
+    import shutil
+
+    from fer_edu import results
+    from fer_edu.runner import reproduce
+
+    monkeypatch.setattr(results, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    with pytest.raises(ValueError, match="no committed cpu run"):
+        reproduce("final", "smoke", 0, device="cpu")
+    assert main(["run", "final", "--scale", "smoke", "--seeds", "0"]) == 0
+    (tmp_path / "results" / "smoke").mkdir(parents=True)
+    shutil.copy(tmp_path / "runs" / "results" / "smoke" / "final.json", tmp_path / "results" / "smoke" / "final.json")
+    committed = (tmp_path / "results" / "smoke" / "final.json").read_text()
+    entry = reproduce("final", "smoke", 0, device="cpu")
+    assert entry["same"] and entry["repeated"]["private_accuracy"] == entry["committed"]["private_accuracy"]
+    assert (tmp_path / "results" / "smoke" / "final.json").read_text() == committed  # never overwritten
+    assert (tmp_path / "runs" / "reproduce" / "results" / "smoke" / "final.json").exists()
+    recorded = json.loads((tmp_path / "results" / "reproductions.json").read_text())["runs"]
+    assert [(r["name"], r["seed"], r["same"]) for r in recorded] == [("final", 0, True)]

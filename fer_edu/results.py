@@ -637,10 +637,10 @@ def reproduction_table_markdown(root: Path | None = None) -> str:
                 cross.append(f"| `{cpu_name}` / `{gpu_name}` | {scale} | {seed} | {_percent_commit(c)} | "
                              f"{_percent_commit(g)} | {100 * (g['private_accuracy'] - c['private_accuracy']):+.2f} |")
     if cross:
-        parts.append("\n".join(["**The same training on a CPU and on a GPU** (another order of floating-point "
-                                "operations, other kernels):\n",
-                                "| run (CPU / GPU) | scale | seed | CPU PrivateTest (commit) | GPU PrivateTest (commit) | "
-                                "GPU - CPU (points) |", "|---|---|---|---|---|---|", *cross]))
+        parts.append("\n".join([("**The same training on a CPU and on a GPU** (another order of floating-point "
+                                 "operations, other kernels):\n"),
+                                ("| run (CPU / GPU) | scale | seed | CPU PrivateTest (commit) | GPU PrivateTest (commit) | "
+                                 "GPU - CPU (points) |"), "|---|---|---|---|---|---|", *cross]))
     return "\n\n".join(parts)
 
 

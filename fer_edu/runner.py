@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import torch
 
+from . import results as results_module
 from .data import BANNER, FERData, load_dataset, load_fer2013
 from .experiments import SCALES, Experiment, prepare_data, seeds_for
-from . import results as results_module
 from .results import FULL_SPLITS, git_commit, owed, record_run
 from .train import Runtime, train
 from .weights import load_file_state, save_weights
@@ -93,6 +94,12 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
     return written
 
 
+def run_command(name: str, scale: str, seed: int, data_path: str | None = None, device: str | None = None) -> list[str]:
+    """``python -m fer_edu run NAME --scale S --seeds N``: one run, for a process of its own."""
+    return [sys.executable, "-m", "fer_edu", "run", name, "--scale", scale, "--seeds", str(seed),
+            *(["--data", data_path] if data_path else []), *(["--device", device] if device else [])]
+
+
 def run_in_parallel(queue: list[tuple[Experiment, int]], scale: str, jobs: int, kind: str, *, commit: str | None,
                     data_path: str | None = None, device: str | None = None) -> list[Path]:
     """Train the queue ``jobs`` runs at a time, each ``python -m fer_edu run NAME --seeds S`` in its own process.
@@ -108,7 +115,6 @@ def run_in_parallel(queue: list[tuple[Experiment, int]], scale: str, jobs: int, 
            "FER_EDU_CONCURRENT_RUNS": str(jobs), "FER_EDU_TEXT_PROGRESS": "1", "FER_EDU_SCALE": scale}
     if commit:
         env["FER_EDU_COMMIT"] = commit  # the queue's commit, as in the sequential loop
-    extra = (["--data", data_path] if data_path else []) + (["--device", device] if device else [])
     pending, running, written, failed = list(queue), {}, [], []
     total, started_all = len(queue), time.perf_counter()
     while pending or running:
@@ -122,9 +128,9 @@ def run_in_parallel(queue: list[tuple[Experiment, int]], scale: str, jobs: int, 
             pending.remove(item)
             busy.add(exp.name)
             log = logs / f"{scale}-{exp.name}-seed{seed}.log"
-            cmd = [sys.executable, "-m", "fer_edu", "run", exp.name, "--scale", scale, "--seeds", str(seed), *extra]
             with open(log, "a") as out:
-                proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+                proc = subprocess.Popen(run_command(exp.name, scale, seed, data_path, device), stdout=out,
+                                        stderr=subprocess.STDOUT, env=env)
             running[proc] = (exp, seed, log, time.perf_counter())
             print(f"started {exp.name} seed {seed} (log {log})", flush=True)
         time.sleep(0.5)
@@ -162,16 +168,12 @@ def reproduce(name: str, scale: str = "laptop", seed: int = 0, *, data_path: str
         raise ValueError(f"{name} seed {seed}: no committed {kind} run at scale {scale} to reproduce")
     scratch = results_module.RUNS_DIR / "reproduce"
     if scratch.exists():
-        import shutil
-
         shutil.rmtree(scratch)  # a repetition starts from nothing, never from an earlier one's checkpoint
     env = {**os.environ, "FER_EDU_RUNS": str(scratch), "FER_EDU_RESULTS": str(scratch / "results")}
     env.pop("FER_EDU_COMMIT", None)
-    cmd = [sys.executable, "-m", "fer_edu", "run", name, "--scale", scale, "--seeds", str(seed),
-           *(["--data", data_path] if data_path else []), *(["--device", device] if device else [])]
-    subprocess.run(cmd, env=env, check=True)
-    again = [r for r in results_module.device_runs(results_module.load_result(name, scale, scratch / "results"), kind)
-             if r["seed"] == seed][0]
+    subprocess.run(run_command(name, scale, seed, data_path, device), env=env, check=True)
+    again = next(r for r in results_module.device_runs(results_module.load_result(name, scale, scratch / "results"), kind)
+                 if r["seed"] == seed)
     keep = ("private_accuracy", "public_accuracy", "selected_epoch", "commit", "device", "wall_time_s")
     entry = {"name": name, "scale": scale, "seed": seed, "device_kind": kind,
              "committed": {k: committed[0].get(k) for k in keep}, "repeated": {k: again.get(k) for k in keep},

@@ -14,9 +14,13 @@ from .metrics import encode_probabilities, scores
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, rt, batch_size: int = 512,
+def predict(model: nn.Module, images: torch.Tensor, rt, batch_size: int = 128,
             tta_flip: bool = False) -> torch.Tensor:
-    """Class probabilities (float32, CPU) for uint8 images ``(N, 48, 48)``, in eval mode."""
+    """Class probabilities (float32, CPU) for uint8 images ``(N, 48, 48)``, in eval mode.
+
+    Batches of 128: on the 2-core CPU (bf16, channels-last) they evaluate about twice as fast per
+    image as batches of 512, with identical probabilities (measured on the committed final model).
+    """
     model.eval()
     out = []
     for chunk in images.split(batch_size):

@@ -184,19 +184,32 @@ def reproduce(name: str, scale: str = "laptop", seed: int = 0, *, data_path: str
 
 def teacher_probabilities(name: str, members: int, scale: str, data: FERData, device: str | None = None) -> torch.Tensor:
     """A distilling student's soft targets: the class probabilities of the first ``members`` seeds of
-    ``name`` (their kept weights, ``runs/models``) on every Training image of ``data``, averaged.
+    ``name`` on every Training image of ``data``, averaged.
 
-    Each member predicts as it was evaluated (with test-time flip where its recipe had it). Cached
-    under ``runs/teachers/``, keyed by the data set's sha256.
+    Each member predicts as it was evaluated (with test-time flip where its recipe had it). The
+    members' results store these probabilities (``keep_probabilities``), so a fresh clone distils
+    from the committed files; without them (another data set, an older result) they are computed
+    from the members' kept weights (``runs/models``) and cached under ``runs/teachers/``.
     """
     from .data import split_tensors
     from .evaluation import predict
+    from .metrics import decode_probabilities
     from .weights import load_model
 
     (exp,) = results_module.experiments_for([name], scale, results_root(scale))
     seeds = sorted(seeds_for(exp))[:members]
     if len(seeds) < members:
         raise ValueError(f"{name} has only {len(seeds)} seeds, not {members} ensemble members")
+    kind = Runtime.auto(device).device.type
+    n_train = int((data.splits == "Training").sum())
+    result = results_module.load_result(name, scale, results_root(scale))
+    if result is not None and result["data"] == results_module.data_record(data):  # the same images, in order
+        stored = {r["seed"]: r["train_probabilities"] for r in results_module.device_runs(result, kind)
+                  if "train_probabilities" in r}
+        if all(s in stored for s in seeds):
+            probs = [torch.from_numpy(decode_probabilities(stored[s])) for s in seeds]
+            if all(len(p) == n_train for p in probs):
+                return torch.stack(probs).mean(0)
     paths = [results_module.kept_weights_path(scale, name, seed) for seed in seeds]
     for seed, path in zip(seeds, paths):
         if not path.exists():

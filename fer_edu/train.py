@@ -23,7 +23,8 @@ from torch import nn
 from .data import Augment, FERData, augment, drop_test_duplicates, split_tensors
 from .leak import paper_protocol_epoch
 from .losses import FocalLoss, build_loss, dynamic_alpha
-from .evaluation import evaluate
+from .metrics import encode_probabilities
+from .evaluation import evaluate, predict
 from .models import build_model, count_parameters
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -206,7 +207,8 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
 
     ``checkpoint`` is a file written after every epoch; when it exists, the run resumes from it.
     ``stop_after_epochs`` stops early (as if killed) after that many epochs in total, for tests.
-    ``keep_probabilities`` adds the chosen weights' PublicTest and PrivateTest probabilities (ensembles).
+    ``keep_probabilities`` adds the chosen weights' PublicTest and PrivateTest probabilities (ensembles)
+    and their Training probabilities (a student's soft targets).
     ``teacher``: a distilling run's soft targets, class probabilities for every Training image of
     ``data`` in order (see :func:`fer_edu.runner.teacher_probabilities`).
     Returns one seed's entry of a results file (see ``fer_edu.experiments``).
@@ -337,12 +339,22 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
     train_eval = evaluate(judged, x_train, y_train, rt)
     public_best = evaluate(judged, x_public, y_public, rt, tta_flip=cfg.tta_flip, keep_probabilities=keep_probabilities)
     state["wall_time_s"] += time.perf_counter() - started
+    teacher_part = {}
+    if keep_probabilities:
+        # A distilling student's soft targets (fer_edu.runner.teacher_probabilities), predicted as the
+        # model is evaluated and stored with the results, so that distillation needs no kept weights.
+        # They serve the student, not this network: timed apart, outside wall_time_s and its budget.
+        started = time.perf_counter()
+        teacher_part = {"train_probabilities": encode_probabilities(
+            predict(judged, x_train, rt, tta_flip=cfg.tta_flip).numpy()),
+            "train_probabilities_seconds": time.perf_counter() - started}
     return {
         "seed": seed,
         "training_images": len(y_train),
         "selected_epoch": state["best_epoch"],
         "public_accuracy": public_best["accuracy"],
         **({"public_probabilities": public_best["probabilities"]} if keep_probabilities else {}),
+        **teacher_part,
         "private_accuracy": private["accuracy"],
         "private": private,
         "train_accuracy": train_eval["accuracy"],

@@ -104,6 +104,7 @@ def test_ensemble_then_student_end_to_end(tmp_path, monkeypatch, capsys):
     import json
 
     from fer_edu import results
+    from fer_edu.metrics import decode_probabilities
 
     monkeypatch.setattr(results, "RUNS_DIR", tmp_path / "runs")
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
@@ -118,10 +119,28 @@ def test_ensemble_then_student_end_to_end(tmp_path, monkeypatch, capsys):
     assert "chosen on PublicTest" in capsys.readouterr().out
     out = json.loads((tmp_path / "runs" / "results" / "smoke" / "best45_ensemble.json").read_text())
     assert out["seeds"] == [0, 1] and out["chosen_k"] in (1, 2) and len(out["private_accuracy_by_k"]) == 2
+    # The teacher's targets come from the members' kept weights (cached) when their results lack them ...
+    import shutil
+
+    best45 = tmp_path / "runs" / "results" / "smoke" / "best45.json"
+    committed = best45.read_text()
+    stripped = json.loads(committed)
+    for r in stripped["runs"]:
+        assert decode_probabilities(r.pop("train_probabilities")).shape == (512, 7)
+    best45.write_text(json.dumps(stripped))
     assert main(["run", "student", "--scale", "smoke", "--seeds", "0"]) == 0
     student = json.loads((tmp_path / "runs" / "results" / "smoke" / "student.json").read_text())
     assert student["config"]["distill_from"] == "best45" and student["config"]["distill_members"] == out["chosen_k"]
     assert list((tmp_path / "runs" / "teachers" / "smoke").glob("best45-k*.pt"))  # the teacher's targets, cached
+    # ... and from the members' results alone, as in a fresh clone, which has no kept weights.
+    best45.write_text(committed)
+    shutil.rmtree(tmp_path / "runs" / "models" / "smoke" / "best45")
+    shutil.rmtree(tmp_path / "runs" / "teachers")
+    assert main(["run", "student", "--scale", "smoke", "--seeds", "0"]) == 0
+    assert not (tmp_path / "runs" / "teachers").exists()
+    best45.write_text(json.dumps(stripped))  # neither: one clear message
+    assert main(["run", "student", "--scale", "smoke", "--seeds", "0"]) == 2
+    assert "teacher member" in capsys.readouterr().err
 
 
 def test_a_bug_keeps_its_traceback_and_debug_shows_every_one(tmp_path, monkeypatch):

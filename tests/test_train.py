@@ -165,7 +165,12 @@ def test_keep_probabilities_stores_test_probabilities(tiny):
     assert private.shape == (48, 7) and public.shape == (48, 7)
     # float16 storage may break a near tie differently, hardly ever
     assert (private.argmax(1) == np.array(list(r["private"]["predictions"]), int)).mean() > 0.9
-    assert "probabilities" not in train(_cfg(epochs=1), tiny, seed=0, progress=False)["private"]
+    # the Training probabilities too: a student's soft targets, timed outside the run's wall time
+    n_train = int((tiny.splits == "Training").sum())
+    assert decode_probabilities(r["train_probabilities"]).shape == (n_train, 7)
+    assert r["train_probabilities_seconds"] > 0
+    plain = train(_cfg(epochs=1), tiny, seed=0, progress=False)
+    assert "probabilities" not in plain["private"] and "train_probabilities" not in plain
 
 
 def test_bad_mixup_and_ema():

@@ -56,13 +56,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     if scale == "smoke":
         print(f"*** {SMOKE_NOTICE} ***")
+    over_budget: set[tuple[str, int]] = set()  # runs this machine is too slow for: not retried below
     while True:
         # With --owed, finished sweeps can make tuned_* runs owed: look again until nothing is left.
         experiments = experiments_for(names, scale, results_root(scale))
         written = run_experiments(experiments, scale, seeds=seeds, owed_only=args.owed, data_path=args.data,
-                                  device=args.device, dry_run=args.dry_run, jobs=args.jobs)
+                                  device=args.device, dry_run=args.dry_run, jobs=args.jobs,
+                                  ignore_budget=args.ignore_budget, over_budget=over_budget)
         if not (args.owed and written):
-            return 0
+            break
+    if over_budget:
+        print("over budget on this machine, not finished: " + ", ".join(f"{n} seed {s}" for n, s in sorted(over_budget)))
+        return 1
+    return 0
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -233,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data", help="FER-2013 path (default: $FER_EDU_DATA, data/)")
     run.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     run.add_argument("--dry-run", action="store_true", help="list what would run, run nothing")
+    run.add_argument("--ignore-budget", action="store_true",
+                     help="train a budgeted run (budget_min) to the end even where this machine is projected "
+                          "to exceed its budget (the result is then flagged over budget)")
     run.add_argument("--jobs", type=int, default=1,
                      help="runs at once, each in its own process (for a GPU; default 1)")
     run.set_defaults(func=cmd_run)

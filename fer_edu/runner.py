@@ -15,7 +15,7 @@ from . import results as results_module
 from .data import BANNER, FERData, load_dataset, load_fer2013
 from .experiments import SCALES, Experiment, prepare_data, seeds_for
 from .results import FULL_SPLITS, git_commit, owed, record_run
-from .train import Runtime, train
+from .train import OverBudget, Runtime, train
 from .weights import load_file_state, save_weights
 
 
@@ -40,10 +40,13 @@ def results_root(scale: str, reader: bool = False) -> Path:
 
 def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[int] | None = None,
                     owed_only: bool = False, data_path: str | None = None, device: str | None = None,
-                    dry_run: bool = False, reader: bool = False, jobs: int = 1) -> list[Path] | None:
+                    dry_run: bool = False, reader: bool = False, jobs: int = 1, ignore_budget: bool = False,
+                    over_budget: set[tuple[str, int]] | None = None) -> list[Path] | None:
     """Train each (experiment, seed) in turn, resuming from checkpoints; returns the results files written.
 
     ``jobs`` > 1 trains that many runs at once, each in its own process (see :func:`run_in_parallel`).
+    A run with a ``budget_min`` (CPU wall time) stops, checkpointed, once this machine is projected to
+    take longer, unless ``ignore_budget``; it is added to ``over_budget`` and skipped while it is in it.
     """
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
@@ -56,6 +59,8 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
             queue = [(e, s) for e, s in queue if s in seeds]
     else:
         queue = [(e, s) for e in experiments for s in (seeds if seeds is not None else seeds_for(e))]
+    over_budget = set() if over_budget is None else over_budget
+    queue = [(e, s) for e, s in queue if (e.name, s) not in over_budget]
     print(f"{len(queue)} run(s) at scale {scale} on {kind}:")
     for exp, seed in queue:
         print(f"  {exp.name} seed {seed}")
@@ -77,8 +82,16 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
         started = time.perf_counter()
         teacher = (teacher_probabilities(cfg.distill_from, cfg.distill_members, scale, data, device)
                    if cfg.distill_from else None)
-        entry = train(cfg, data, seed, checkpoint=ckpt, device=device, keep_probabilities=exp.keep_probabilities,
-                      teacher=teacher)
+        budget_s = 60 * exp.budget_min if exp.budget_min is not None and kind == "cpu" and not ignore_budget else None
+        try:
+            entry = train(cfg, data, seed, checkpoint=ckpt, device=device, keep_probabilities=exp.keep_probabilities,
+                          teacher=teacher, budget_s=budget_s)
+        except OverBudget as err:
+            over_budget.add((exp.name, seed))
+            print(f"stopped {exp.name} seed {seed}: {err}. Its checkpoint is kept ({ckpt}): a later `run` "
+                  "resumes it; `run --ignore-budget` trains it to the end here (its result is then flagged "
+                  "over budget)", flush=True)
+            continue
         sharing = int(os.environ.get("FER_EDU_CONCURRENT_RUNS", "1"))
         if sharing > 1:  # its wall time is then not a run's alone: say so in the record
             entry["concurrent_runs"] = sharing

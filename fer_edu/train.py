@@ -200,9 +200,27 @@ def _cpu_state(model: nn.Module) -> dict:
 # --------------------------------------------------------------------------- the run
 
 
+class OverBudget(RuntimeError):
+    """A budgeted run that this machine is projected to finish late (raised after an epoch's checkpoint)."""
+
+
+def projected_seconds(wall_time_s: float, epoch_seconds: list[float], epochs_left: int, eval_seconds: float,
+                      tta_flip: bool) -> float:
+    """A run's projected wall time: what it has used, its recent epochs' pace, and the final evaluation.
+
+    The final evaluation passes PrivateTest and PublicTest (as large as one PublicTest evaluation
+    each) and Training (about eight times PublicTest, without the flip that doubles a test pass).
+    """
+    pace = sum(epoch_seconds[-3:]) / len(epoch_seconds[-3:])
+    final = eval_seconds * (2 + 8 * (0.5 if tta_flip else 1.0))
+    return wall_time_s + pace * epochs_left + final
+
+
+
 def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | Path | None = None,
           device: str | None = None, progress: bool = True, stop_after_epochs: int | None = None,
-          keep_probabilities: bool = False, teacher: torch.Tensor | None = None) -> dict:
+          keep_probabilities: bool = False, teacher: torch.Tensor | None = None,
+          budget_s: float | None = None) -> dict:
     """Train ``cfg`` at ``seed`` on ``data``: choose the epoch on PublicTest, report PrivateTest once.
 
     ``checkpoint`` is a file written after every epoch; when it exists, the run resumes from it.
@@ -211,6 +229,9 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
     and their Training probabilities (a student's soft targets).
     ``teacher``: a distilling run's soft targets, class probabilities for every Training image of
     ``data`` in order (see :func:`fer_edu.runner.teacher_probabilities`).
+    ``budget_s``: a budgeted run's wall-time budget. From its second epoch in this process on, a run
+    projected to end over it raises :class:`OverBudget` once that epoch is checkpointed, rather than
+    spend an hour on a result its budget rules out.
     Returns one seed's entry of a results file (see ``fer_edu.experiments``).
     """
     rt = Runtime.auto(device)
@@ -259,6 +280,7 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
             ema.load_state_dict(saved["ema"])
         state = {k: saved[k] for k in state}
 
+    paced: list[float] = []  # this process's epoch times: a resumed run's pace is this machine's
     for epoch in range(state["epoch"], cfg.epochs):
         if stop_after_epochs is not None and epoch >= stop_after_epochs:
             return {"interrupted_after_epoch": epoch}
@@ -305,7 +327,9 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
                 ema.update_parameters(model)
             total_loss += loss.detach() * len(yb)
             total_correct += (logits.argmax(1) == yb).sum()
+        eval_started = time.perf_counter()
         public = evaluate(judged, x_public, y_public, rt, tta_flip=cfg.tta_flip)
+        eval_seconds = time.perf_counter() - eval_started
         if cfg.dynamic_alpha:
             loss_fn.set_alpha(dynamic_alpha(public["recall"]))
         seen = steps_per_epoch * cfg.batch_size
@@ -331,6 +355,15 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
                 "alpha": loss_fn.alpha.cpu() if isinstance(loss_fn, FocalLoss) else None,
                 "ema": ema.state_dict() if ema is not None else None,
             }, ckpt_path)
+        paced.append(record["seconds"])
+        if budget_s is not None and len(paced) >= 2 and epoch + 1 < cfg.epochs:
+            projected = projected_seconds(state["wall_time_s"], paced, cfg.epochs - epoch - 1, eval_seconds,
+                                          cfg.tta_flip)
+            if projected > budget_s:
+                raise OverBudget(
+                    f"projected {projected / 60:.0f} min against a budget of {budget_s / 60:.0f} min "
+                    f"({sum(paced[-3:]) / len(paced[-3:]):.0f} s an epoch, {cfg.epochs - epoch - 1} of {cfg.epochs} "
+                    f"epochs left): this machine is too slow for this run now")
 
     # The protocol: the epoch chosen on PublicTest; PrivateTest evaluated once, with those weights.
     started = time.perf_counter()

@@ -199,3 +199,22 @@ def test_reproduce_trains_a_committed_run_again_in_scratch_folders(tmp_path, mon
     assert (tmp_path / "runs" / "reproduce" / "results" / "smoke" / "final.json").exists()
     recorded = json.loads((tmp_path / "results" / "reproductions.json").read_text())["runs"]
     assert [(r["name"], r["seed"], r["same"]) for r in recorded] == [("final", 0, True)]
+
+
+def test_a_run_over_its_budget_is_stopped_reported_and_can_be_forced(tmp_path, monkeypatch, capsys):
+    from dataclasses import replace
+
+    from fer_edu import experiments, results
+
+    monkeypatch.setattr(results, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setitem(experiments.SCALES, "smoke", replace(experiments.SCALES["smoke"], epochs=3))
+    monkeypatch.setitem(experiments.REGISTRY, "final", replace(experiments.REGISTRY["final"], budget_min=1e-6))
+    assert main(["run", "final", "--scale", "smoke", "--seeds", "0", "--owed"]) == 1
+    out = capsys.readouterr().out
+    assert "stopped final seed 0" in out and "over budget on this machine, not finished: final seed 0" in out
+    assert out.count("[1/1] final seed 0") == 1  # not retried by --owed's second look
+    assert not (tmp_path / "runs" / "results" / "smoke" / "final.json").exists()
+    assert list((tmp_path / "runs" / "checkpoints").rglob("*.pt"))  # kept for a later run
+    assert main(["run", "final", "--scale", "smoke", "--seeds", "0", "--owed", "--ignore-budget"]) == 0
+    assert (tmp_path / "runs" / "results" / "smoke" / "final.json").exists()

@@ -199,3 +199,25 @@ def test_distillation_loss_and_training_with_a_teacher(tiny):
     assert not torch.equal(plain["model_state"][key], taught["model_state"][key])
     with pytest.raises(ValueError, match="distillation needs"):
         _cfg(distill_from="best45", distill_weight=0.0)
+
+
+def test_projection_adds_the_recent_pace_and_the_final_evaluation():
+    from fer_edu.train import projected_seconds
+
+    # 100 s used, the last three epochs at 10 s, 5 left; evaluation 2 s: flip halves Training's share
+    assert projected_seconds(100, [30, 10, 10, 10], 5, 2.0, tta_flip=False) == 100 + 50 + 2 * 10
+    assert projected_seconds(100, [30, 10, 10, 10], 5, 2.0, tta_flip=True) == 100 + 50 + 2 * 6
+
+
+def test_a_run_projected_over_its_budget_stops_checkpointed_and_resumes_to_the_same_result(tiny, tmp_path):
+    from fer_edu.train import OverBudget
+
+    cfg = _cfg(epochs=4)
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(OverBudget, match="too slow"):
+        train(cfg, tiny, seed=0, checkpoint=ckpt, progress=False, budget_s=1e-3)
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 2  # stopped after its second epoch, saved
+    resumed = train(cfg, tiny, seed=0, checkpoint=ckpt, progress=False)
+    assert resumed["private_accuracy"] == train(cfg, tiny, seed=0, progress=False)["private_accuracy"]
+    # a generous budget changes nothing
+    assert train(cfg, tiny, seed=0, progress=False, budget_s=1e6)["private_accuracy"] == resumed["private_accuracy"]

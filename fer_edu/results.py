@@ -418,6 +418,28 @@ def per_class_recall(names: list[str], scale: str = "laptop", root: Path | None 
     return pd.DataFrame(cols, index=list(CLASSES))
 
 
+def one_class_collapse(name: str, scale: str = "laptop", root: Path | None = None, device: str = "cpu",
+                       threshold: float = 0.9) -> dict | None:
+    """Whether a result's networks predict (nearly) one class for every PrivateTest face, as a diverged
+    run does: the most predicted class, its share of the predictions and of the true labels (from the
+    recorded confusion matrices, summed over seeds), the mean accuracy; None if not (or no results).
+    """
+    from .data import CLASSES
+
+    runs = device_runs(load_result(name, scale, root), device)
+    if not runs:
+        return None
+    confusion = np.sum([r["private"]["confusion"] for r in runs], axis=0)  # rows: truth, columns: prediction
+    predicted = confusion.sum(0)
+    top = int(predicted.argmax())
+    share = float(predicted[top] / predicted.sum())
+    if share < threshold:
+        return None
+    return {"class": CLASSES[top], "predicted_share": share, "true_share": float(confusion[top].sum() / confusion.sum()),
+            "private_mean": float(np.mean([r["private_accuracy"] for r in runs])), "seeds": [r["seed"] for r in runs],
+            "selected_epochs": [r["selected_epoch"] for r in runs]}
+
+
 # --------------------------------------------------------------------------- tables written into book pages
 # A Markdown page cannot glue a notebook's values, so its tables are written between marker
 # comments by `make pages` (also run by `make notebooks`); a test fails when a page is stale.

@@ -321,3 +321,28 @@ def test_a_run_over_its_budget_is_flagged():
     runs = [{"seed": 0, "wall_time_s": 44 * 60}, {"seed": 1, "wall_time_s": 46 * 60}]
     assert over_budget(exp, runs) == [1]
     assert over_budget(Experiment("n", "beyond", "no budget"), runs) == []
+
+
+def test_one_class_collapse_is_read_from_the_confusion_matrices(tmp_path):
+    from fer_edu.results import one_class_collapse
+
+    data = synthetic_faces(20, 5, 5)
+    exp = REGISTRY["t1_adamw_lr1e-2_wd1e-3"]
+    assert one_class_collapse(exp.name, "laptop", tmp_path) is None  # no results yet
+
+    def entry(seed, confusion):
+        acc = np.trace(confusion) / np.sum(confusion)
+        return {"seed": seed, "device_kind": "cpu", "public_accuracy": acc, "private_accuracy": acc,
+                "train_accuracy": acc, "selected_epoch": 1, "parameters": 10,
+                "private": {"recall": [0.0] * 7, "confusion": confusion}}
+
+    healthy = (np.eye(7, dtype=int) * 8 + 1).tolist()
+    record_run(exp, "laptop", exp.config("laptop"), data, entry(0, healthy), tmp_path, commit="abc")
+    assert one_class_collapse(exp.name, "laptop", tmp_path) is None
+    collapsed = np.zeros((7, 7), dtype=int)
+    collapsed[:, 3] = [4, 1, 4, 9, 5, 3, 4]  # every face called happy
+    for seed in (0, 1):
+        record_run(exp, "laptop", exp.config("laptop"), data, entry(seed, collapsed.tolist()), tmp_path, commit="abc")
+    c = one_class_collapse(exp.name, "laptop", tmp_path)
+    assert c["class"] == "happy" and c["predicted_share"] == 1.0 and c["seeds"] == [0, 1]
+    assert c["true_share"] == pytest.approx(9 / 30) and c["private_mean"] == pytest.approx(9 / 30)

@@ -211,10 +211,13 @@ def projected_seconds(wall_time_s: float, epoch_seconds: list[float], epochs_lef
     The final evaluation passes PrivateTest and PublicTest (as large as one PublicTest evaluation
     each) and Training (about eight times PublicTest, without the flip that doubles a test pass).
     """
-    pace = sum(epoch_seconds[-3:]) / len(epoch_seconds[-3:])
     final = eval_seconds * (2 + 8 * (0.5 if tta_flip else 1.0))
-    return wall_time_s + pace * epochs_left + final
+    return wall_time_s + recent_pace(epoch_seconds) * epochs_left + final
 
+
+def recent_pace(epoch_seconds: list[float]) -> float:
+    """Seconds an epoch, over the last three epochs: the pace a budget projection assumes."""
+    return sum(epoch_seconds[-3:]) / len(epoch_seconds[-3:])
 
 
 def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | Path | None = None,
@@ -362,7 +365,7 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
             if projected > budget_s:
                 raise OverBudget(
                     f"projected {projected / 60:.0f} min against a budget of {budget_s / 60:.0f} min "
-                    f"({sum(paced[-3:]) / len(paced[-3:]):.0f} s an epoch, {cfg.epochs - epoch - 1} of {cfg.epochs} "
+                    f"({recent_pace(paced):.0f} s an epoch, {cfg.epochs - epoch - 1} of {cfg.epochs} "
                     f"epochs left): this machine is too slow for this run now")
 
     # The protocol: the epoch chosen on PublicTest; PrivateTest evaluated once, with those weights.

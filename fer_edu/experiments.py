@@ -99,7 +99,10 @@ class Experiment:
             extra = {k: v for k, v in self.extra.items() if k not in ("width", "epochs", "batch_size")}
         else:
             extra = self.extra
-        return TrainConfig(**{**settings, **extra})
+        merged = {**settings, **extra}
+        if merged["optimizer"] == "sgd" and merged["momentum"] == 0 and "cycle_momentum" not in extra:
+            merged["cycle_momentum"] = False  # plain SGD stays plain under one-cycle (TrainConfig.cycle_momentum)
+        return TrainConfig(**merged)
 
 
 #: The recipe the search starts from (chapter 9), on the laptop final network (width 0.25, 11 epochs,

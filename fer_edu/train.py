@@ -45,6 +45,10 @@ class TrainConfig:
     momentum: float = 0.0
     nesterov: bool = False
     schedule: str = "constant"
+    # One-cycle also cycles the momentum (SGD) or Adam's beta1 between 0.95 and 0.85, against the
+    # learning rate (Smith 2018; PyTorch's default). Plain SGD has no momentum to cycle: cycling
+    # would give it one, so a plain-SGD config must turn this off (checked below).
+    cycle_momentum: bool = True
     loss: str = "ce"
     focal_gamma: float = 2.0
     focal_alpha: float | tuple[float, ...] | None = None
@@ -75,6 +79,9 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
         if self.sampling not in ("uniform", "balanced"):
             raise ValueError(f"unknown sampling {self.sampling!r}; expected 'uniform' or 'balanced'")
+        if self.schedule == "onecycle" and self.cycle_momentum and self.optimizer == "sgd" and self.momentum == 0:
+            raise ValueError("plain SGD (momentum 0) under one-cycle: cycling the momentum would give it 0.85-0.95; "
+                             "set cycle_momentum=False (or a momentum)")
         if self.dynamic_alpha and self.loss != "focal":
             raise ValueError("dynamic_alpha needs loss='focal'")
         if bool(self.distill_from) != (self.distill_weight > 0) or (self.distill_from and self.distill_members < 1):
@@ -164,7 +171,8 @@ def make_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
 def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int):
     total = cfg.epochs * steps_per_epoch
     if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total, pct_start=0.25)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total, pct_start=0.25,
+                                                   cycle_momentum=cfg.cycle_momentum)
     if cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
     return None

@@ -346,3 +346,17 @@ def test_one_class_collapse_is_read_from_the_confusion_matrices(tmp_path):
     c = one_class_collapse(exp.name, "laptop", tmp_path)
     assert c["class"] == "happy" and c["predicted_share"] == 1.0 and c["seeds"] == [0, 1]
     assert c["true_share"] == pytest.approx(9 / 30) and c["private_mean"] == pytest.approx(9 / 30)
+
+
+def test_plain_sgd_runs_stay_plain_at_every_scale():
+    for scale in SCALES:
+        for name in ("opt_sgd", "sweep_sgd_x2", "tuned_sgd"):
+            if name in REGISTRY:
+                cfg = REGISTRY[name].config(scale)
+                assert cfg.momentum == 0 and cfg.cycle_momentum is False, (name, scale)
+        assert REGISTRY["t1_sgd_momentum"].config(scale).cycle_momentum is True
+        assert REGISTRY["final"].config(scale).cycle_momentum is True
+    # A plain-SGD result trained before the fix (no cycle_momentum recorded: it was cycled) is stale.
+    cfg = REGISTRY["opt_sgd"].config("laptop").to_dict()
+    del cfg["cycle_momentum"]
+    assert is_stale({"config": cfg}, REGISTRY["opt_sgd"].config("laptop"))

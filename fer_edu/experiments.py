@@ -11,7 +11,9 @@ and weight decay, loss); a *scale* turns it into a :class:`~fer_edu.train.TrainC
   schedule, about 5 minutes for the final model on 2 CPU cores. A short schedule needs a higher
   learning rate than the paper's constant 1e-4 (which reaches only 58.7 % in 8 epochs at width
   0.5, ``NOTES.md``), so every row maps one way: **peak learning rate = 30 x the paper's**, with
-  the paper's weight decay and momentum unchanged. The paper's chosen row (AdamW 1e-4, wd 1e-3)
+  the paper's weight decay unchanged. One-cycle also cycles the momentum (SGD) or Adam's beta1
+  between 0.95 and 0.85 against the learning rate, around the paper's 0.9; plain SGD keeps no
+  momentum (``TrainConfig.cycle_momentum``). The paper's chosen row (AdamW 1e-4, wd 1e-3)
   becomes one-cycle to 3e-3: the laptop ``final``.
 - ``smoke``: a few hundred images, width 0.125, 2 epochs: seconds, for tests. Its numbers mean
   nothing.

@@ -95,7 +95,8 @@ def record_run(exp: Experiment, scale: str, cfg: TrainConfig, data: FERData, ent
     """Add one seed's entry to the experiment's results file (replacing the same seed and device kind)."""
     path = result_path(exp.name, scale, root)
     existing = load_result(exp.name, scale, root)
-    runs = [] if existing is None or existing["config"] != cfg.to_dict() else existing["runs"]
+    # Same staleness rule as `owed`: a field added since (at its default) keeps the earlier seeds.
+    runs = [] if existing is None or is_stale(existing, cfg) else existing["runs"]
     entry = {k: v for k, v in entry.items() if k != "model_state"}
     # The commit the code was loaded from (taken when the queue started), not the tree as it is now.
     entry.update(commit=commit or git_commit(), versions=versions(), load_average=list(os.getloadavg()))

@@ -360,3 +360,24 @@ def test_plain_sgd_runs_stay_plain_at_every_scale():
     cfg = REGISTRY["opt_sgd"].config("laptop").to_dict()
     del cfg["cycle_momentum"]
     assert is_stale({"config": cfg}, REGISTRY["opt_sgd"].config("laptop"))
+
+
+def test_a_new_field_at_its_default_keeps_the_seeds_already_recorded(tmp_path):
+    # opt_adam lost its seed 0 this way: recorded before TrainConfig gained cycle_momentum, then a
+    # later seed's record compared the configs for equality and dropped it.
+    data = synthetic_faces(20, 5, 5)
+    exp = REGISTRY["opt_adam"]
+    cfg = exp.config("laptop")
+
+    def entry(seed):
+        return {"seed": seed, "device_kind": "cpu", "public_accuracy": 0.6, "private_accuracy": 0.6}
+
+    path = record_run(exp, "laptop", cfg, data, entry(0), tmp_path, commit="abc")
+    old = json.loads(path.read_text())
+    del old["config"]["cycle_momentum"]
+    path.write_text(json.dumps(old))
+    record_run(exp, "laptop", cfg, data, entry(1), tmp_path, commit="abc")
+    assert [r["seed"] for r in json.loads(path.read_text())["runs"]] == [0, 1]
+    # A real change of configuration still starts the file afresh.
+    record_run(exp, "laptop", replace(cfg, lr=1.0), data, entry(2), tmp_path, commit="abc")
+    assert [r["seed"] for r in json.loads(path.read_text())["runs"]] == [2]

@@ -28,7 +28,7 @@ import numpy as np
 
 from .data import Augment, FERData
 from .losses import PAPER_ALPHA
-from .train import TrainConfig
+from .train import TrainConfig, is_plain_sgd
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class Experiment:
         else:
             extra = self.extra
         merged = {**settings, **extra}
-        if merged["optimizer"] == "sgd" and merged["momentum"] == 0 and "cycle_momentum" not in extra:
+        if is_plain_sgd(merged["optimizer"], merged["momentum"]) and "cycle_momentum" not in extra:
             merged["cycle_momentum"] = False  # plain SGD stays plain under one-cycle (TrainConfig.cycle_momentum)
         return TrainConfig(**merged)
 

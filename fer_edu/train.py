@@ -31,6 +31,11 @@ OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("constant", "onecycle", "cosine")
 
 
+def is_plain_sgd(optimizer: str, momentum: float) -> bool:
+    """SGD without momentum: one-cycle must not cycle a momentum it does not have."""
+    return optimizer == "sgd" and momentum == 0
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that decides a training run's result (the device aside)."""
@@ -46,7 +51,7 @@ class TrainConfig:
     nesterov: bool = False
     schedule: str = "constant"
     # One-cycle also cycles the momentum (SGD) or Adam's beta1 between 0.95 and 0.85, against the
-    # learning rate (Smith 2018; PyTorch's default). Plain SGD has no momentum to cycle: cycling
+    # learning rate (Smith & Topin 2019; PyTorch's default). Plain SGD has no momentum to cycle: cycling
     # would give it one, so a plain-SGD config must turn this off (checked below).
     cycle_momentum: bool = True
     loss: str = "ce"
@@ -79,7 +84,7 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {SCHEDULES}")
         if self.sampling not in ("uniform", "balanced"):
             raise ValueError(f"unknown sampling {self.sampling!r}; expected 'uniform' or 'balanced'")
-        if self.schedule == "onecycle" and self.cycle_momentum and self.optimizer == "sgd" and self.momentum == 0:
+        if self.schedule == "onecycle" and self.cycle_momentum and is_plain_sgd(self.optimizer, self.momentum):
             raise ValueError("plain SGD (momentum 0) under one-cycle: cycling the momentum would give it 0.85-0.95; "
                              "set cycle_momentum=False (or a momentum)")
         if self.dynamic_alpha and self.loss != "focal":

@@ -349,3 +349,33 @@ def leak_curves(result: dict) -> plt.Figure:
     fig.suptitle(f"{result['name']}, {result['scale']} scale: the epoch each protocol chooses", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def sweep_curves(sweeps: dict[str, dict[float, float | None]], chosen: dict[str, float | None] | None = None,
+                 title: str | None = None) -> plt.Figure:
+    """Seed 0's PublicTest accuracy against the learning-rate multiplier, one line per optimizer.
+
+    ``sweeps`` maps an optimizer to ``{multiplier: accuracy or None}`` (``results.sweep_public``);
+    points still owed are left out. ``chosen`` marks each optimizer's choice with a ring.
+    """
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    for label, public in sweeps.items():
+        done = sorted((m, a) for m, a in public.items() if a is not None)
+        if not done:
+            continue
+        m, a = zip(*done)
+        (line,) = ax.plot(m, a, "o-", label=label)
+        pick = (chosen or {}).get(label)
+        if pick is not None and public.get(pick) is not None:
+            ax.plot([pick], [public[pick]], "o", ms=13, mfc="none", color=line.get_color())
+    ax.set_xscale("log", base=2)
+    multipliers = sorted({m for public in sweeps.values() for m in public})
+    ax.set_xticks(multipliers, [f"x{m:g}" for m in multipliers])
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set(xlabel="learning rate, times the paper's (mapped to this scale)", ylabel="PublicTest accuracy (seed 0)",
+           title=title or "each optimizer's learning-rate sweep; rings: the rate chosen")
+    ax.spines[["top", "right"]].set_visible(False)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

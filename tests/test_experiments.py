@@ -7,7 +7,8 @@ import pytest
 
 from fer_edu.experiments import REGISTRY, SCALES, default_scale, prepare_data, resolve, seeds_for
 from fer_edu.data import synthetic_faces
-from fer_edu.results import FULL_SPLITS, RESULTS_DIR, experiments_for, is_stale, owed, record_run, sweep_choice
+from fer_edu.results import (FULL_SPLITS, RESULTS_DIR, experiments_for, is_stale, owed, record_run, sweep_choice,
+                             sweep_public)
 from fer_edu.runner import check_data_for_scale
 
 REQUIRED = ["vgg19", "vgg11", "vgg11_lstm", "vgg11_lstm_dropout", "final", "additive_attention", "vgg19_lstm",
@@ -381,3 +382,42 @@ def test_a_new_field_at_its_default_keeps_the_seeds_already_recorded(tmp_path):
     # A real change of configuration still starts the file afresh.
     record_run(exp, "laptop", replace(cfg, lr=1.0), data, entry(2), tmp_path, commit="abc")
     assert [r["seed"] for r in json.loads(path.read_text())["runs"]] == [2]
+
+
+def test_sweep_public_shows_the_points_landed_so_far(tmp_path):
+    data = synthetic_faces(20, 5, 5)
+    data.info["sha256"] = "x"
+    exp = REGISTRY["sweep_sgd_x2"]
+    record_run(exp, "laptop", exp.config("laptop"), data,
+               {"seed": 0, "device_kind": "cpu", "public_accuracy": 0.4, "private_accuracy": 0.9}, tmp_path, commit="abc")
+    assert sweep_public("sgd", "laptop", tmp_path) == {0.25: None, 0.5: None, 1.0: None, 2.0: 0.4, 4.0: None}
+    assert sweep_choice("sgd", "laptop", tmp_path) is None
+
+
+def test_final_borrows_predictions_only_from_an_identical_final_leak_run(tmp_path):
+    from fer_edu.results import private_correct
+
+    data = synthetic_faces(20, 5, 5)
+    data.info["sha256"] = "x"
+    truth = np.array([0, 1, 2, 3])
+
+    def record(name, seed, private, predictions=None):
+        exp = REGISTRY[name]
+        entry = {"seed": seed, "device_kind": "cpu", "public_accuracy": 0.5, "private_accuracy": private,
+                 "selected_epoch": 3, "private": {"predictions": predictions} if predictions else {}}
+        record_run(exp, "laptop", exp.config("laptop"), data, entry, tmp_path, commit="abc")
+
+    record("final", 0, 0.75)
+    record("final", 1, 0.50)
+    # final.json predates drop_test_duplicates: a missing field counts at its default.
+    path = tmp_path / "laptop" / "final.json"
+    old = json.loads(path.read_text())
+    del old["config"]["drop_test_duplicates"]
+    path.write_text(json.dumps(old))
+    assert private_correct("final", 0, truth, root=tmp_path) is None  # no predictions, no twin yet
+    record("final_leak", 0, 0.75, "0120")
+    record("final_leak", 1, 0.25, "0000")  # trained differently: its predictions must not stand in
+    assert private_correct("final", 0, truth, root=tmp_path).tolist() == [True, True, True, False]
+    assert private_correct("final", 1, truth, root=tmp_path) is None
+    assert private_correct("final", 2, truth, root=tmp_path) is None
+    assert private_correct("vgg11", 0, truth, root=tmp_path) is None

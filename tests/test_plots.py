@@ -91,3 +91,16 @@ def test_misclassified_browser_pages_through_the_chosen_pair():
     page.value = 1
     pair.value = (2, 4)  # one face: back to a single page
     assert (page.value, page.max) == (0, 0)
+
+
+def test_sweep_curves_leave_owed_points_out_and_ring_the_choice():
+    sweeps = {"adam": {0.25: 0.50, 0.5: 0.55, 1.0: 0.58, 2.0: 0.60, 4.0: 0.57},
+              "sgd": {0.25: None, 0.5: 0.40, 1.0: 0.45, 2.0: None, 4.0: None},
+              "adamw": {m: None for m in (0.25, 0.5, 1.0, 2.0, 4.0)}}
+    fig = plots.sweep_curves(sweeps, {"adam": 2.0, "sgd": None, "adamw": None})
+    ax = fig.axes[0]
+    lines = {tuple(l.get_xdata()): list(l.get_ydata()) for l in ax.lines}
+    assert lines[(0.25, 0.5, 1.0, 2.0, 4.0)] == [0.50, 0.55, 0.58, 0.60, 0.57]
+    assert lines[(0.5, 1.0)] == [0.40, 0.45]  # sgd: only the points that landed
+    assert lines[(2.0,)] == [0.60]  # the ring on adam's choice
+    assert len(ax.lines) == 3 and [t.get_text() for t in ax.get_legend().get_texts()] == ["adam", "sgd"]

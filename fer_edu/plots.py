@@ -372,8 +372,8 @@ def sweep_curves(sweeps: dict[str, dict[float, float | None]], chosen: dict[str,
     multipliers = sorted({m for public in sweeps.values() for m in public})
     ax.set_xticks(multipliers, [f"x{m:g}" for m in multipliers])
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    ax.set(xlabel="learning rate, times the paper's (mapped to this scale)", ylabel="PublicTest accuracy (seed 0)",
-           title=title or "each optimizer's learning-rate sweep; rings: the rate chosen")
+    ax.set(xlabel="learning rate, times the paper's (mapped to this scale)", ylabel="PublicTest accuracy (seed 0)")
+    ax.set_title(title or "each optimizer's learning-rate sweep; rings: the rate chosen", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)

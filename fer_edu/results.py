@@ -577,7 +577,6 @@ def cost_table_markdown(root: Path | None = None) -> str:
     return "\n".join(lines)
 
 
-#: page -> {table name: the function that writes it}
 def leak_table_markdown(root: Path | None = None) -> str:
     """The paper's protocol against the honest one, per seed of ``final_leak``, at each scale (or "not yet run")."""
     from .leak import leak_summary
@@ -671,6 +670,7 @@ def reproduction_table_markdown(root: Path | None = None) -> str:
     return "\n\n".join(parts)
 
 
+#: page -> {table name: the function that writes it}
 BOOK_TABLES = {"book/intro.md": {"chapter-times": chapter_times_markdown},
                "book/setup.md": {"scale-costs": cost_table_markdown},
                "book/reproducibility.md": {"leak": leak_table_markdown, "reproductions": reproduction_table_markdown}}

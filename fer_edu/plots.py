@@ -379,3 +379,35 @@ def sweep_curves(sweeps: dict[str, dict[float, float | None]], chosen: dict[str,
         ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def accuracy_against_minutes(points: list[dict], labelled: tuple[str, ...] = (), floor: float = 0.5,
+                             title: str | None = None) -> plt.Figure:
+    """PrivateTest accuracy against CPU minutes per run, one marker per name (``results.cost_points``).
+
+    Orange: the ``beyond`` group; blue: rebuilding the paper. Hollow markers are runs that ended
+    with the machine busy, whose minutes overstate the cost. The names in ``labelled``, and any
+    point below ``floor`` (a collapse worth naming), carry their name.
+    """
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for p in points:
+        color = "tab:orange" if p["group"] == "beyond" else "tab:blue"
+        ax.plot(p["minutes"], p["accuracy"], "o", ms=5, color=color, mfc="none" if p["shared"] else color)
+        if p["name"] in labelled or p["accuracy"] < floor:
+            ax.annotate(p["name"], (p["minutes"], p["accuracy"]), fontsize=8, xytext=(4, 2), textcoords="offset points")
+    ax.set_xscale("log")
+    if points:
+        low, high = min(p["minutes"] for p in points), max(p["minutes"] for p in points)
+        ticks = [t for t in (1, 2, 3, 5, 10, 20, 30, 60, 120, 240, 480) if low / 1.5 <= t <= high * 1.5]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+    ax.set(xlabel="CPU minutes for one run (its fastest seed; 2 cores; log scale)", ylabel="PrivateTest accuracy")
+    handles = [matplotlib.lines.Line2D([], [], marker="o", ls="", color=c, mfc=f, label=t) for c, f, t in (
+        ("tab:blue", "tab:blue", "rebuilding the paper"), ("tab:orange", "tab:orange", "beyond it"),
+        ("gray", "none", "ended with the machine busy: time overstated"))]
+    ax.legend(handles=handles, fontsize=8, loc="lower right")
+    ax.set_title(title or "laptop scale: accuracy against training time", fontsize=10)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig

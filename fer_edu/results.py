@@ -405,6 +405,42 @@ def comparison(names: list[str], scale: str = "laptop", root: Path | None = None
     return pd.DataFrame(rows).set_index("name").fillna("")
 
 
+#: A run ended with the machine busy with other work when its 5-minute load average exceeds this:
+#: the run's own two threads keep it near 2 on the 2-core machine.
+SHARED_LOAD = 2.5
+
+
+def cost_points(scale: str = "laptop", root: Path | None = None, device: str = "cpu") -> list[dict]:
+    """Each trained name's mean PrivateTest accuracy against the minutes one run of it costs.
+
+    The cost is the wall time of the name's fastest seed, the run least slowed by other work;
+    ``shared`` says that even that run ended with the machine busy (``SHARED_LOAD``), so its time
+    overstates the cost. Names that repeat another's training (``SAME_TRAINING``) are left out. An
+    ensemble (``<name>_ensemble``) costs the training of its chosen members, added up.
+    """
+    def busy(run: dict) -> bool:
+        return (run.get("load_average") or [0.0, 0.0, 0.0])[1] > SHARED_LOAD
+
+    points = []
+    for name, exp in known_experiments(scale, root).items():
+        runs = device_runs(load_result(name, scale, root), device)
+        if not runs or name in SAME_TRAINING:
+            continue
+        fastest = min(runs, key=lambda r: r["wall_time_s"])
+        points.append({"name": name, "group": exp.group, "minutes": fastest["wall_time_s"] / 60,
+                       "accuracy": float(np.mean([r["private_accuracy"] for r in runs])), "runs": len(runs),
+                       "shared": busy(fastest)})
+        ens = load_result(f"{name}_ensemble", scale, root)
+        if ens is not None:
+            by_seed = {r["seed"]: r for r in runs}
+            members = [by_seed[s] for s in ens["seeds"][:ens["chosen_k"]]]
+            points.append({"name": ens["name"], "group": exp.group,
+                           "minutes": sum(r["wall_time_s"] for r in members) / 60,
+                           "accuracy": ens["private_accuracy"], "runs": len(members),
+                           "shared": any(busy(r) for r in members)})
+    return points
+
+
 def per_class_recall(names: list[str], scale: str = "laptop", root: Path | None = None, device: str = "cpu"):
     """PrivateTest recall per class (mean over seeds), one column per experiment that has results."""
     import pandas as pd

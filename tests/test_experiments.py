@@ -421,3 +421,37 @@ def test_final_borrows_predictions_only_from_an_identical_final_leak_run(tmp_pat
     assert private_correct("final", 1, truth, root=tmp_path) is None
     assert private_correct("final", 2, truth, root=tmp_path) is None
     assert private_correct("vgg11", 0, truth, root=tmp_path) is None
+
+
+def test_cost_points_take_the_fastest_seed_skip_repeats_and_add_up_an_ensemble(tmp_path, monkeypatch):
+    import os
+
+    from fer_edu.results import cost_points, result_path, write_json
+
+    data = synthetic_faces(20, 5, 5)
+    data.info["sha256"] = "x"
+    _record_search(tmp_path, EVEN_SEARCH)
+    names = {x.name: x for x in experiments_for(["all", "beyond"], "laptop", tmp_path)}
+
+    def record(name, seed, private, minutes, load):
+        monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+        exp = names[name]
+        entry = {"seed": seed, "device_kind": "cpu", "public_accuracy": 0.5, "private_accuracy": private,
+                 "selected_epoch": 3, "wall_time_s": 60.0 * minutes}
+        record_run(exp, "laptop", exp.config("laptop"), data, entry, tmp_path, commit="abc")
+
+    record("final", 0, 0.60, 5.0, 2.0)
+    record("final", 1, 0.62, 9.0, 2.0)
+    record("vgg19", 0, 0.61, 7.0, 4.0)  # its only run ended with the machine busy
+    record("final_leak", 0, 0.60, 30.0, 2.0)  # final's training plus a measurement: not a cost of its own
+    for seed, minutes in enumerate((40.0, 38.0, 41.0)):
+        record("best45", seed, 0.67, minutes, 2.0 if seed != 1 else 3.5)
+    write_json(result_path("best45_ensemble", "laptop", tmp_path),
+               {"name": "best45_ensemble", "seeds": [0, 1, 2], "chosen_k": 2, "private_accuracy": 0.70})
+    points = {p["name"]: p for p in cost_points("laptop", tmp_path)}
+    assert "final_leak" not in points and "modern" not in points  # repeats and names not run are left out
+    assert points["final"] == {"name": "final", "group": "architecture", "minutes": 5.0, "accuracy": pytest.approx(0.61),
+                               "runs": 2, "shared": False}
+    assert points["vgg19"]["shared"] and points["best45"]["minutes"] == 38.0 and points["best45"]["shared"]
+    assert points["best45_ensemble"] == {"name": "best45_ensemble", "group": "beyond", "minutes": 78.0,
+                                         "accuracy": 0.70, "runs": 2, "shared": True}

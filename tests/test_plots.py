@@ -104,3 +104,18 @@ def test_sweep_curves_leave_owed_points_out_and_ring_the_choice():
     assert lines[(0.5, 1.0)] == [0.40, 0.45]  # sgd: only the points that landed
     assert lines[(2.0,)] == [0.60]  # the ring on adam's choice
     assert len(ax.lines) == 3 and [t.get_text() for t in ax.get_legend().get_texts()] == ["adam", "sgd"]
+
+
+def test_accuracy_against_minutes_hollows_busy_runs_and_names_collapses():
+    points = [{"name": "final", "group": "architecture", "minutes": 5.0, "accuracy": 0.62, "shared": False},
+              {"name": "search_mixup", "group": "beyond", "minutes": 17.0, "accuracy": 0.60, "shared": True},
+              {"name": "t1_collapse", "group": "table1", "minutes": 4.0, "accuracy": 0.25, "shared": False},
+              {"name": "vgg11", "group": "architecture", "minutes": 4.5, "accuracy": 0.61, "shared": False}]
+    fig = plots.accuracy_against_minutes(points, labelled=("final",))
+    ax = fig.axes[0]
+    markers = [l for l in ax.lines if len(l.get_xdata()) == 1]
+    assert [(l.get_xdata()[0], l.get_mfc() == "none") for l in markers] == [
+        (5.0, False), (17.0, True), (4.0, False), (4.5, False)]
+    assert markers[1].get_color() == "tab:orange" and markers[0].get_color() == "tab:blue"
+    assert sorted(t.get_text() for t in ax.texts) == ["final", "t1_collapse"]  # vgg11: neither asked for nor a collapse
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["3", "5", "10", "20"]

@@ -358,16 +358,24 @@ def result_device(result: dict | None, device: str | None = None) -> str | None:
     return "cpu" if "cpu" in kinds else (kinds[0] if kinds else None)
 
 
-def accuracy_text(name: str, scale: str = "laptop", root: Path | None = None, device: str | None = None) -> str:
+def accuracy_text(name: str, scale: str = "laptop", root: Path | None = None, device: str | None = None,
+                  seeds: tuple[int, ...] | None = None) -> str:
     """``"62.6 % ± 0.2 (seeds 0, 1, 2)"``, or ``"not yet run"``: what the book's prose glues.
 
-    Runs on another device than the CPU say so: ``"65.4 % (seed 0, GPU)"``.
+    Runs on another device than the CPU say so: ``"65.4 % (seed 0, GPU)"``. ``seeds`` keeps only
+    those seeds (best45's single-network accuracy is seeds 0-2 of its five); the text names the
+    ones recorded so far.
     """
     result = load_result(name, scale, root)
     kind = result_device(result, device)
     if kind is None:
         return NOT_YET_RUN
     s = result["summary"][kind]
+    if seeds is not None:
+        runs = [r for r in device_runs(result, kind) if r["seed"] in seeds]
+        if not runs:
+            return NOT_YET_RUN
+        s = summarize(runs)
     spread = f" ± {100 * s['private_std']:.1f}" if s["private_std"] is not None else ""
     where = "" if kind == "cpu" else f", {DEVICE_LABELS.get(kind, kind)}"
     return f"{100 * s['private_mean']:.1f} %{spread} (seed{'s' if s['n'] > 1 else ''} {', '.join(map(str, s['seeds']))}{where})"
@@ -613,28 +621,85 @@ def cost_table_markdown(root: Path | None = None) -> str:
     return "\n".join(lines)
 
 
-def leak_table_markdown(root: Path | None = None) -> str:
-    """The paper's protocol against the honest one, per seed of ``final_leak``, at each scale (or "not yet run")."""
+def leak_summaries(scale: str, root: Path | None = None) -> list[dict]:
+    """:func:`fer_edu.leak.leak_summary` of each CPU run of ``final_leak`` at ``scale``, in seed order
+    (empty when not yet run)."""
     from .leak import leak_summary
 
+    return [leak_summary(r) for r in device_runs(load_result("final_leak", scale, root), "cpu")]
+
+
+def leak_rows(scale: str, root: Path | None = None) -> list[dict]:
+    """The honest protocol against the paper's, one display row per seed of ``final_leak`` at ``scale``."""
+    return [{"seed": s["seed"],
+             "honest: PrivateTest, epoch chosen on PublicTest": f"{100 * s['honest']:.2f} % (epoch {s['honest_epoch']})",
+             "paper's protocol: PublicTest + PrivateTest, epoch chosen on it":
+                 f"{100 * s['paper_protocol']:.2f} % (epoch {s['paper_epoch']})",
+             "the same pooled set at the honest epoch": f"{100 * s['honest_pooled']:.2f} %",
+             "leak (points)": f"{s['leak_points']:+.2f}",
+             "PrivateTest, epoch chosen on PrivateTest": f"{100 * s['private_peak']:.2f} % (epoch {s['peak_epoch']})"}
+            for s in leak_summaries(scale, root)]
+
+
+def _seeds_text(seeds: list[int]) -> str:
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}"
+
+
+def leak_overview(root: Path | None = None) -> list[dict]:
+    """Each leak as one row of means (chapter 9): the epoch chosen on the test data (the paper's code),
+    the epoch chosen on PrivateTest, at each scale of ``final_leak``, and training on Training's copies
+    of test images (laptop ``final`` against ``final_dedup``, the seeds both have)."""
+    rows = []
+    for scale in ("laptop", "paper"):
+        leaks = leak_summaries(scale, root)
+        if not leaks:
+            rows.append({"leak": "epoch chosen on the test data", "scale, seeds": f"{scale}: {NOT_YET_RUN}"})
+            continue
+        where = f"{scale}, {_seeds_text([s['seed'] for s in leaks])}"
+        for what, honest, leaky in (("epoch chosen on PublicTest + PrivateTest (the paper's code), pooled test accuracy",
+                                     "honest_pooled", "paper_protocol"),
+                                    ("epoch chosen on PrivateTest, PrivateTest accuracy", "honest", "private_peak")):
+            h, k = np.mean([s[honest] for s in leaks]), np.mean([s[leaky] for s in leaks])
+            rows.append({"leak": what, "scale, seeds": where, "honest (epoch chosen on PublicTest)": f"{100 * h:.2f} %",
+                         "with the leak": f"{100 * k:.2f} %", "difference (points)": f"{100 * (k - h):+.2f}"})
+    copies = "trained on Training's copies of test images (final against final_dedup)"
+    with_copies, without = ({r["seed"]: r["private_accuracy"] for r in device_runs(load_result(n, "laptop", root), "cpu")}
+                            for n in ("final", "final_dedup"))
+    seeds = sorted(set(with_copies) & set(without))
+    if not seeds:
+        rows.append({"leak": copies, "scale, seeds": f"laptop: {NOT_YET_RUN}"})
+    else:
+        w, wo = np.mean([with_copies[s] for s in seeds]), np.mean([without[s] for s in seeds])
+        rows.append({"leak": copies, "scale, seeds": f"laptop, {_seeds_text(seeds)}",
+                     "honest (epoch chosen on PublicTest)": f"{100 * wo:.2f} %", "with the leak": f"{100 * w:.2f} %",
+                     "difference (points)": f"{100 * (w - wo):+.2f}"})
+    return rows
+
+
+def same_epoch_text(root: Path | None = None) -> str:
+    """How often the paper's protocol chose the honest epoch, per scale of ``final_leak`` (chapter 9)."""
+    counts = {scale: (sum(s["paper_epoch"] == s["honest_epoch"] for s in leaks), len(leaks))
+              for scale in ("laptop", "paper") if (leaks := leak_summaries(scale, root))}
+    return "; ".join(f"{same} of {n} seeds at {scale} scale" for scale, (same, n) in counts.items()) or NOT_YET_RUN
+
+
+def _markdown_rows(rows: list[dict]) -> str:
+    header = list(rows[0])
+    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                      *("| " + " | ".join(str(r[c]) for c in header) + " |" for r in rows)])
+
+
+def leak_table_markdown(root: Path | None = None) -> str:
+    """The paper's protocol against the honest one, per seed of ``final_leak``, at each scale (or "not yet run")."""
     parts = []
     for scale in ("laptop", "paper"):
-        result = load_result("final_leak", scale, root)
-        if result is None:
+        rows = leak_rows(scale, root)
+        if not rows:
             parts.append(f"**{scale} scale**: {NOT_YET_RUN}.")
             continue
-        lines = [f"**{scale} scale**\n", "| seed | honest: PrivateTest, epoch chosen on PublicTest | paper's protocol: "
-                 "PublicTest + PrivateTest, epoch chosen on it | the same pooled set at the honest epoch | leak (points) |",
-                 "|---|---|---|---|---|"]
-        summaries = [leak_summary(r) for r in device_runs(result, "cpu")]
-        for s in summaries:
-            lines.append(f"| {s['seed']} | {100 * s['honest']:.2f} % (epoch {s['honest_epoch']}) | "
-                         f"{100 * s['paper_protocol']:.2f} % (epoch {s['paper_epoch']}) | {100 * s['honest_pooled']:.2f} % | "
-                         f"{s['leak_points']:+.2f} |")
-        mean = np.mean([s["leak_points"] for s in summaries])
-        lines.append(f"\n`final_leak` trains the final model exactly as `final`; mean leak over the {len(summaries)} "
-                     f"seed(s): {mean:+.2f} points.")
-        parts.append("\n".join(lines))
+        mean = np.mean([s["leak_points"] for s in leak_summaries(scale, root)])
+        parts.append(f"**{scale} scale**\n\n{_markdown_rows(rows)}\n\n`final_leak` trains the final model exactly as "
+                     f"`final`; mean leak over the {len(rows)} seed(s): {mean:+.2f} points.")
     return "\n\n".join(parts)
 
 

@@ -79,10 +79,45 @@ def test_leak_and_reproduction_tables(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"name": name, "runs": [r]}))
     leak = leak_table_markdown(tmp_path)
-    assert "| 0 | 56.00 % (epoch 2) | 61.00 % (epoch 3) | 58.00 % | +3.00 |" in leak
+    assert "| 0 | 56.00 % (epoch 2) | 61.00 % (epoch 3) | 58.00 % | +3.00 | 67.00 % (epoch 3) |" in leak
     table = reproduction_table_markdown(tmp_path)
     assert "| 0 | 57.00 % (1234567) | 56.00 % (abcdef0) | no |" in table
     assert "fresh clone**: not yet run" in table and "on a CPU and on a GPU" not in table
+
+
+def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_seed(tmp_path):
+    import json
+
+    from fer_edu.results import leak_overview, result_path, same_epoch_text
+
+    overview = leak_overview(tmp_path)
+    assert [r["scale, seeds"] for r in overview] == ["laptop: not yet run", "paper: not yet run", "laptop: not yet run"]
+    assert same_epoch_text(tmp_path) == "not yet run"
+
+    def write(name, runs):
+        path = result_path(name, "laptop", tmp_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"name": name, "runs": runs}))
+
+    def leak_run(seed, chosen, pooled, private, honest):
+        history = [{"epoch": e + 1, "public_accuracy": 0.5, "leak_test_accuracy": t, "leak_private_accuracy": q}
+                   for e, (t, q) in enumerate(zip(pooled, private))]
+        return {"seed": seed, "device_kind": "cpu", "selected_epoch": chosen, "private_accuracy": honest,
+                "history": history}
+
+    # seed 0: the pooled set peaks at epoch 2 (+2 points over the honest epoch 1); seed 1: the same epoch.
+    write("final_leak", [leak_run(0, 1, [0.60, 0.62], [0.61, 0.65], 0.61),
+                         leak_run(1, 2, [0.58, 0.64], [0.60, 0.66], 0.66)])
+    write("final", [{"seed": s, "device_kind": "cpu", "private_accuracy": a} for s, a in ((0, 0.62), (1, 0.64), (2, 0.9))])
+    write("final_dedup", [{"seed": s, "device_kind": "cpu", "private_accuracy": a} for s, a in ((0, 0.60), (1, 0.61))])
+    pooled, private, paper, copies = leak_overview(tmp_path)
+    assert pooled["scale, seeds"] == "laptop, seeds 0, 1" and pooled["difference (points)"] == "+1.00"
+    assert pooled["honest (epoch chosen on PublicTest)"] == "62.00 %" and pooled["with the leak"] == "63.00 %"
+    assert private["difference (points)"] == "+2.00"  # peaks 65 and 66 against the honest 61 and 66
+    assert paper["scale, seeds"] == "paper: not yet run"
+    # final seed 2 has no final_dedup partner and is left out: 63 % against 60.5 %
+    assert copies["scale, seeds"] == "laptop, seeds 0, 1" and copies["difference (points)"] == "+2.50"
+    assert same_epoch_text(tmp_path) == "1 of 2 seeds at laptop scale"
 
 
 def test_reproduction_table_lists_repetitions_and_cpu_gpu_pairs(tmp_path):

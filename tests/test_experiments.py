@@ -136,6 +136,9 @@ def test_book_helpers_read_results_or_say_not_yet_run(tmp_path):
                  "private": {"recall": [acc] * 7}}
         record_run(exp, "laptop", exp.config("laptop"), data, entry, tmp_path, commit="abc")
     assert accuracy_text("final", "laptop", tmp_path) == "61.0 % ± 1.4 (seeds 0, 1)"
+    # Only the seeds asked for, named as recorded: a mean of two must not pass for a mean of three.
+    assert accuracy_text("final", "laptop", tmp_path, seeds=(1, 2, 3)) == "62.0 % (seed 1)"
+    assert accuracy_text("final", "laptop", tmp_path, seeds=(5,)) == "not yet run"
     table = comparison(["final", "vgg19"], "laptop", tmp_path)
     assert table.loc["final", "PrivateTest"] == "61.00 %" and table.loc["vgg19", "PrivateTest"] == "not yet run"
     assert per_class_recall(["final"], "laptop", tmp_path).loc["happy", "final"] == "61.0 %"

@@ -113,6 +113,27 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test_shifts(args: argparse.Namespace) -> int:
+    from .experiments import prepare_data
+    from .results import result_path, shift_choice, write_json
+    from .runner import measure_test_shifts, results_root
+
+    shifts = [int(s) for s in args.shifts.split(",")]
+    if not shifts or min(shifts) < 1:
+        raise ValueError("--shifts takes positive pixel counts, such as 2,3")
+    root = results_root(args.scale)
+    data = prepare_data(_load(args.data), args.scale)
+    out = measure_test_shifts(args.name, args.scale, shifts, data, args.device, root)
+    path = result_path(out["name"], args.scale, root)
+    write_json(path, out)
+    choice = shift_choice(args.name, args.scale, root)
+    verdict = "no seed 0 to judge by" if choice is None else (
+        f"best shift {choice['pixels']} px: {100 * choice['gain']:+.2f} points on seed 0's PublicTest, "
+        f"{'joins' if choice['joins'] else 'does not join'} by the search's margin")
+    print(f"{out['name']}: {verdict} -> {path}")
+    return 0
+
+
 def cmd_export_demo(args: argparse.Namespace) -> int:
     from .runner import DEMO_WEIGHTS, export_demo_model
 
@@ -266,6 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     ens.add_argument("--scale", default="laptop", choices=("smoke", "laptop", "paper"))
     ens.add_argument("--data", help="FER-2013 path (default: $FER_EDU_DATA, data/): the test labels")
     ens.set_defaults(func=cmd_ensemble)
+
+    shifts = commands.add_parser("test-shifts", help="measure test-time shifts on PublicTest with a run's kept weights")
+    shifts.add_argument("name", help="an experiment whose weights this machine kept (runs/models)")
+    shifts.add_argument("--shifts", default="2,3", help="comma-separated pixel counts (default 2,3)")
+    shifts.add_argument("--scale", default="laptop", choices=("smoke", "laptop", "paper"))
+    shifts.add_argument("--data", help="FER-2013 path (default: $FER_EDU_DATA, data/)")
+    shifts.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    shifts.set_defaults(func=cmd_test_shifts)
 
     export = commands.add_parser("export-demo", help="write the demo model: the kept run best on PublicTest")
     export.add_argument("--scale", default="laptop", choices=("laptop", "paper"))

@@ -13,25 +13,47 @@ from .data import normalize
 from .metrics import encode_probabilities, scores
 
 
+def shifted(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """Images ``(N, C, H, W)`` moved ``dx`` pixels right and ``dy`` down, the border pixels repeated."""
+    pad = max(abs(dx), abs(dy))
+    if pad == 0:
+        return x
+    h, w = x.shape[-2:]
+    padded = nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
+    return padded[..., pad - dy:pad - dy + h, pad - dx:pad - dx + w]
+
+
+def shift_views(pixels: int) -> list[tuple[int, int]]:
+    """The test-time views of ``tta_shift``: the image itself, then moved ``pixels`` left, right, up and down."""
+    return [(0, 0)] + ([(pixels, 0), (-pixels, 0), (0, pixels), (0, -pixels)] if pixels else [])
+
+
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, rt, batch_size: int = 128,
-            tta_flip: bool = False) -> torch.Tensor:
+            tta_flip: bool = False, tta_shift: int = 0) -> torch.Tensor:
     """Class probabilities (float32, CPU) for uint8 images ``(N, 48, 48)``, in eval mode.
 
+    ``tta_flip`` averages each view with its mirror image; ``tta_shift`` (pixels) averages over the
+    five views of :func:`shift_views`, small moves like the training's random translation.
     Batches of 128: on the 2-core CPU (bf16, channels-last) they evaluate about twice as fast per
     image as batches of 512, with identical probabilities (measured on the committed final model).
     """
     model.eval()
+    views = shift_views(tta_shift)
     out = []
     for chunk in images.split(batch_size):
         x = normalize(chunk.to(rt.device))
-        if rt.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with rt.autocast():
-            p = torch.softmax(model(x).float(), 1)
-            if tta_flip:
-                p = (p + torch.softmax(model(x.flip(-1)).float(), 1)) / 2
-        out.append(p.cpu())
+        p = 0
+        for dx, dy in views:
+            v = shifted(x, dx, dy)
+            if rt.channels_last:
+                v = v.contiguous(memory_format=torch.channels_last)
+            with rt.autocast():
+                q = torch.softmax(model(v).float(), 1)
+                if tta_flip:
+                    q = (q + torch.softmax(model(v.flip(-1)).float(), 1)) / 2
+            p = p + q
+        out.append((p / len(views)).cpu())
     return torch.cat(out)
 
 

@@ -852,6 +852,25 @@ def private_correct(name: str, seed: int, truth: np.ndarray, scale: str = "lapto
 # --------------------------------------------------------------------------- ensembles
 
 
+def shift_choice(name: str, scale: str = "laptop", root: Path | None = None) -> dict | None:
+    """Whether test-time shifts join the recipe, by the search's own rule (:func:`recipe_choice`): the
+    shift best on seed 0's **PublicTest** joins only if it beats the recipe as recorded by
+    ``SEARCH_MARGIN``. None until ``python -m fer_edu test-shifts NAME`` has measured them."""
+    from .experiments import SEARCH_MARGIN
+
+    measured = load_result(f"{name}_test_shifts", scale, root)
+    if measured is None:
+        return None
+    seed0 = next((r for r in measured["seeds"] if r["seed"] == 0), None)
+    if seed0 is None:
+        return None
+    gains = {int(px): acc - seed0["public_accuracy"] for px, acc in seed0["public_accuracy_by_shift"].items()}
+    pixels = max(gains, key=lambda px: (gains[px], -px))  # ties: the smaller shift
+    return {"pixels": pixels, "gain": gains[pixels], "joins": gains[pixels] >= SEARCH_MARGIN,
+            "mean_gains": {px: float(np.mean([r["public_accuracy_by_shift"][str(px)] - r["public_accuracy"]
+                                              for r in measured["seeds"]])) for px in gains}}
+
+
 def ensemble(name: str, scale: str, public_labels: np.ndarray, private_labels: np.ndarray,
              root: Path | None = None, device: str = "cpu") -> dict:
     """Average the class probabilities of the first k seeds of ``name``, k = 1 ... n; choose k on PublicTest.

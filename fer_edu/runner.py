@@ -15,7 +15,7 @@ from . import results as results_module
 from .data import BANNER, FERData, load_dataset, load_fer2013
 from .experiments import SCALES, Experiment, prepare_data, seeds_for
 from .results import FULL_SPLITS, git_commit, owed, record_run
-from .train import OverBudget, Runtime, train
+from .train import OverBudget, Runtime, progress_bar, train
 from .weights import load_file_state, save_weights
 
 
@@ -244,6 +244,50 @@ def teacher_probabilities(name: str, members: int, scale: str, data: FERData, de
     cache.parent.mkdir(parents=True, exist_ok=True)
     torch.save(teacher, cache)
     return teacher
+
+
+def measure_test_shifts(name: str, scale: str, shifts: list[int], data: FERData, device: str | None = None,
+                        root: Path | None = None) -> dict:
+    """Test-time shifts measured after training, on **PublicTest** only: each seed of ``name`` whose
+    weights this machine kept, evaluated as recorded and with :func:`fer_edu.evaluation.predict`'s
+    ``tta_shift`` of each pixel count in ``shifts``.
+
+    The recorded PublicTest accuracy is recomputed first: kept weights that do not reproduce it are
+    not the recorded run's, and the measurement stops.
+    """
+    from .data import split_tensors
+    from .evaluation import predict
+    from .weights import load_model
+
+    root = root or results_root(scale)
+    (exp,) = results_module.experiments_for([name], scale, root)
+    result = results_module.load_result(name, scale, root)
+    runs = results_module.device_runs(result, "cpu")
+    if not runs:
+        raise ValueError(f"{name} has no CPU runs at scale {scale}: run it first")
+    if result["data"] != results_module.data_record(data):
+        raise ValueError(f"{name} was tested on other images than these: pass the data it was trained on")
+    rt = Runtime.auto(device)
+    x, y = split_tensors(data, "PublicTest", rt.device)
+    flip = exp.config(scale).tta_flip
+    measured = []
+    for run in progress_bar(runs, desc=f"{name}: test-time shifts"):
+        path = results_module.kept_weights_path(scale, name, run["seed"])
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: the shifts need the weights of every recorded seed of {name}")
+        model, _ = load_model(path, rt.device.type)
+
+        def accuracy(pixels: int) -> float:
+            return float((predict(model, x, rt, tta_flip=flip, tta_shift=pixels).argmax(1) == y.cpu()).float().mean())
+
+        recorded = accuracy(0)
+        if abs(recorded - run["public_accuracy"]) > 1e-9:
+            raise ValueError(f"{path} gives PublicTest {recorded:.4%}, not the recorded {run['public_accuracy']:.4%}: "
+                             "these are not the recorded run's weights")
+        measured.append({"seed": run["seed"], "public_accuracy": recorded,
+                         "public_accuracy_by_shift": {str(px): accuracy(px) for px in shifts}, "commit": git_commit()})
+    return {"name": f"{name}_test_shifts", "members": name, "scale": scale, "data": results_module.data_record(data),
+            "tta_flip": flip, "shifts": list(shifts), "device": rt.describe()["device"], "seeds": measured}
 
 
 def train_yourself(name: str, scale: str | None = None, seed: int = 0) -> dict:

@@ -218,3 +218,32 @@ def test_a_run_over_its_budget_is_stopped_reported_and_can_be_forced(tmp_path, m
     assert list((tmp_path / "runs" / "checkpoints").rglob("*.pt"))  # kept for a later run
     assert main(["run", "final", "--scale", "smoke", "--seeds", "0", "--owed", "--ignore-budget"]) == 0
     assert (tmp_path / "runs" / "results" / "smoke" / "final.json").exists()
+
+
+def test_test_shifts_measures_publictest_with_kept_weights_and_refuses_other_weights(tmp_path, monkeypatch, capsys):
+    import json
+
+    from fer_edu import results
+
+    monkeypatch.setattr(results, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    assert main(["test-shifts", "final", "--scale", "smoke"]) == 2  # not run yet: one clear line
+    assert "run it first" in capsys.readouterr().err
+    assert main(["run", "final", "--scale", "smoke", "--seeds", "0"]) == 0
+    assert main(["test-shifts", "final", "--scale", "smoke", "--shifts", "0"]) == 2
+    assert main(["test-shifts", "final", "--scale", "smoke", "--shifts", "1,2"]) == 0
+    assert "by the search's margin" in capsys.readouterr().out
+    smoke = tmp_path / "runs" / "results" / "smoke"
+    out = json.loads((smoke / "final_test_shifts.json").read_text())
+    recorded = json.loads((smoke / "final.json").read_text())["runs"][0]
+    (seed0,) = out["seeds"]
+    assert out["members"] == "final" and seed0["public_accuracy"] == recorded["public_accuracy"]
+    assert set(seed0["public_accuracy_by_shift"]) == {"1", "2"} and "private_accuracy" not in json.dumps(out)
+    choice = results.shift_choice("final", "smoke", tmp_path / "runs" / "results")
+    assert choice["pixels"] in (1, 2) and set(choice["mean_gains"]) == {1, 2}
+    # Weights that do not give the recorded PublicTest accuracy are not the recorded run's.
+    tampered = json.loads((smoke / "final.json").read_text())
+    tampered["runs"][0]["public_accuracy"] += 0.01
+    (smoke / "final.json").write_text(json.dumps(tampered))
+    assert main(["test-shifts", "final", "--scale", "smoke"]) == 2
+    assert "not the recorded run's weights" in capsys.readouterr().err

@@ -458,3 +458,25 @@ def test_cost_points_take_the_fastest_seed_skip_repeats_and_add_up_an_ensemble(t
     assert points["vgg19"]["shared"] and points["best45"]["minutes"] == 38.0 and points["best45"]["shared"]
     assert points["best45_ensemble"] == {"name": "best45_ensemble", "group": "beyond", "minutes": 78.0,
                                          "accuracy": 0.70, "runs": 2, "shared": True}
+
+
+def test_test_shifts_join_only_past_the_search_margin_on_seed_0_publictest(tmp_path):
+    from fer_edu.experiments import SEARCH_MARGIN
+    from fer_edu.results import result_path, shift_choice, write_json
+
+    assert shift_choice("modern", "laptop", tmp_path) is None
+
+    def measured(by_shift_seed0, by_shift_seed1):
+        write_json(result_path("modern_test_shifts", "laptop", tmp_path), {
+            "name": "modern_test_shifts", "members": "modern", "scale": "laptop", "seeds": [
+                {"seed": 0, "public_accuracy": 0.60, "public_accuracy_by_shift": by_shift_seed0},
+                {"seed": 1, "public_accuracy": 0.58, "public_accuracy_by_shift": by_shift_seed1}]})
+
+    # 3 px is better on seed 1, but seed 0 decides, as in the search; its gain is under the margin.
+    measured({"2": 0.603, "3": 0.598}, {"2": 0.585, "3": 0.60})
+    choice = shift_choice("modern", "laptop", tmp_path)
+    assert choice["pixels"] == 2 and choice["gain"] == pytest.approx(0.003) and not choice["joins"]
+    assert choice["mean_gains"][3] == pytest.approx((-0.002 + 0.02) / 2)
+    measured({"2": 0.60 + SEARCH_MARGIN, "3": 0.60 + SEARCH_MARGIN}, {"2": 0.58, "3": 0.58})
+    choice = shift_choice("modern", "laptop", tmp_path)
+    assert choice["pixels"] == 2 and choice["joins"]  # a tie goes to the smaller shift

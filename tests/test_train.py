@@ -244,3 +244,34 @@ def test_one_cycle_leaves_plain_sgd_without_momentum():
     assert min(cycled) == pytest.approx(0.85) and max(cycled) == pytest.approx(0.95)
     with pytest.raises(ValueError, match="cycle_momentum=False"):
         _cfg(optimizer="sgd", lr=1e-2, momentum=0.0)
+
+
+def test_shifted_moves_the_image_and_repeats_its_border():
+    from fer_edu.evaluation import shift_views, shifted
+
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    right = shifted(x, 1, 0)
+    assert torch.equal(right[..., 1:], x[..., :-1]) and torch.equal(right[..., 0], x[..., 0])
+    down = shifted(x, 0, -2)  # up by two
+    assert torch.equal(down[..., :2, :], x[..., 2:, :]) and torch.equal(down[..., 3, :], x[..., 3, :])
+    assert torch.equal(shifted(x, 0, 0), x)
+    assert shift_views(0) == [(0, 0)] and len(set(shift_views(2))) == 5
+
+
+def test_predict_with_test_time_shifts_averages_five_views(tiny):
+    from fer_edu.evaluation import shifted
+    from fer_edu.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("vgg11", 0.0625)
+    rt = Runtime(torch.device("cpu"), False, False)
+    x = torch.from_numpy(tiny.split("PublicTest").images[:6])
+    plain = predict(model, x, rt)
+    shifted_probs = predict(model, x, rt, tta_shift=2)
+    assert shifted_probs.shape == plain.shape and not torch.allclose(plain, shifted_probs)
+    from fer_edu.data.tensors import normalize
+
+    with torch.no_grad():
+        by_hand = sum(torch.softmax(model(shifted(normalize(x), dx, dy)), 1)
+                      for dx, dy in ((0, 0), (2, 0), (-2, 0), (0, 2), (0, -2))) / 5
+    assert torch.allclose(shifted_probs, by_hand, atol=1e-5)

@@ -680,7 +680,8 @@ def same_epoch_text(root: Path | None = None) -> str:
     """How often the paper's protocol chose the honest epoch, per scale of ``final_leak`` (chapter 9)."""
     counts = {scale: (sum(s["paper_epoch"] == s["honest_epoch"] for s in leaks), len(leaks))
               for scale in ("laptop", "paper") if (leaks := leak_summaries(scale, root))}
-    return "; ".join(f"{same} of {n} seeds at {scale} scale" for scale, (same, n) in counts.items()) or NOT_YET_RUN
+    return "; ".join(f"{same} of {n} seed{'s' if n > 1 else ''} at {scale} scale"
+                     for scale, (same, n) in counts.items()) or NOT_YET_RUN
 
 
 def _markdown_rows(rows: list[dict]) -> str:

@@ -140,7 +140,8 @@ ADOPTED_ABLATION = {"mixup": {"mixup": 0.0}, "ema": {"ema_decay": 0.0}}
 #: up to 95 s (an 18 % slower machine); the final evaluation adds about 35 s. ``results.over_budget``
 #: flags any run that is over all the same. A later machine of the same kind (AMD EPYC, 2 cores) ran the
 #: step at 543 ms and an epoch in 135 s (63 min projected): a budgeted run now stops once it is projected
-#: over its budget (``train.OverBudget``) instead of recording a result its budget rules out.
+#: over its budget (``train.OverBudget``) instead of recording a result its budget rules out, and is not
+#: started where its bare steps (``train.check_pace``; 558-634 ms on 2026-12-03) already rule it out.
 BEST45 = {"width": 0.5, "batch_size": 128, "epochs": 28}
 #: The demo's student (`student`, defined once the best45 ensemble is recorded, with its k): VGG19-BN at
 #: quarter width (2.6 MB in float16, 3.5 ms a face on one busy core), 45 epochs of 33 s within 30 minutes.

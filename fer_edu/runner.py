@@ -15,7 +15,7 @@ from . import results as results_module
 from .data import BANNER, FERData, load_dataset, load_fer2013
 from .experiments import SCALES, Experiment, prepare_data, seeds_for
 from .results import FULL_SPLITS, git_commit, owed, record_run
-from .train import OverBudget, Runtime, progress_bar, train
+from .train import OverBudget, Runtime, check_pace, progress_bar, train
 from .weights import load_file_state, save_weights
 
 
@@ -84,13 +84,15 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
                    if cfg.distill_from else None)
         budget_s = 60 * exp.budget_min if exp.budget_min is not None and kind == "cpu" and not ignore_budget else None
         try:
+            if budget_s is not None:
+                check_pace(cfg, data, budget_s, ckpt, device)
             entry = train(cfg, data, seed, checkpoint=ckpt, device=device, keep_probabilities=exp.keep_probabilities,
                           teacher=teacher, budget_s=budget_s)
         except OverBudget as err:
             over_budget.add((exp.name, seed))
-            print(f"stopped {exp.name} seed {seed}: {err}. Its checkpoint is kept ({ckpt}): a later `run` "
-                  "resumes it; `run --ignore-budget` trains it to the end here (its result is then flagged "
-                  "over budget)", flush=True)
+            kept = f"Its checkpoint is kept ({ckpt}): a later `run` resumes it" if ckpt.exists() else "Nothing was trained"
+            print(f"stopped {exp.name} seed {seed}: {err}. {kept}; `run --ignore-budget` trains it to the end here "
+                  "(its result is then flagged over budget)", flush=True)
             continue
         sharing = int(os.environ.get("FER_EDU_CONCURRENT_RUNS", "1"))
         if sharing > 1:  # its wall time is then not a run's alone: say so in the record

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import Augment, FERData, augment, drop_test_duplicates, split_tensors
+from .data import Augment, FERData, augment, drop_test_duplicates, normalize, split_tensors
 from .leak import paper_protocol_epoch
 from .losses import FocalLoss, build_loss, dynamic_alpha
 from .metrics import encode_probabilities
@@ -231,6 +231,54 @@ def projected_seconds(wall_time_s: float, epoch_seconds: list[float], epochs_lef
 def recent_pace(epoch_seconds: list[float]) -> float:
     """Seconds an epoch, over the last three epochs: the pace a budget projection assumes."""
     return sum(epoch_seconds[-3:]) / len(epoch_seconds[-3:])
+
+
+def step_seconds(cfg: TrainConfig, images: torch.Tensor, labels: torch.Tensor, rt: Runtime, repeats: int = 4) -> float:
+    """The fastest of ``repeats`` forward-backward passes of ``cfg``'s network on one batch (after a
+    warm-up), on a throw-away network: less than a training step costs, which also augments, updates
+    the weights and evaluates after each epoch."""
+    with torch.random.fork_rng(devices=[rt.device] if rt.device.type == "cuda" else []):
+        model = build_model(cfg.architecture, cfg.width).to(rt.device).train()
+        x = normalize(images.to(rt.device))
+        if rt.channels_last:
+            model, x = model.to(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+        times = []
+        for i in range(repeats + 1):
+            started = time.perf_counter()
+            with rt.autocast():
+                loss = nn.functional.cross_entropy(model(x).float(), labels.to(rt.device))
+            loss.backward()
+            if rt.device.type == "cuda":
+                torch.cuda.synchronize()
+            if i:  # the first pass warms up
+                times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def check_pace(cfg: TrainConfig, data: FERData, budget_s: float, checkpoint: str | Path | None = None,
+               device: str | None = None) -> float:
+    """Before a budgeted run starts or resumes: raise :class:`OverBudget` if even its bare training
+    steps (:func:`step_seconds`), added to what a checkpoint has used, exceed ``budget_s``, so that a
+    machine too slow for the run spends no epochs on it. Returns that lower bound in seconds.
+
+    ``train`` still checks the real pace from its second epoch; this bound is never above it.
+    """
+    rt = Runtime.auto(device)
+    done, used = 0, 0.0
+    if checkpoint and Path(checkpoint).exists():
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        done, used = saved["epoch"], saved["wall_time_s"]
+    x_train, y_train = split_tensors(data, "Training", "cpu")
+    steps = len(y_train) // cfg.batch_size
+    if steps < 1 or done >= cfg.epochs:
+        return used
+    step = step_seconds(cfg, x_train[:cfg.batch_size], y_train[:cfg.batch_size], rt)
+    floor = used + step * steps * (cfg.epochs - done)
+    if floor > budget_s:
+        raise OverBudget(f"its training steps alone take {step * 1000:.0f} ms each, at least {floor / 60:.0f} min "
+                         f"for the {cfg.epochs - done} epochs left (of {cfg.epochs}) against a budget of "
+                         f"{budget_s / 60:.0f} min: this machine is too slow for this run now, so it was not started")
+    return floor
 
 
 def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | Path | None = None,

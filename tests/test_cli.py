@@ -210,6 +210,15 @@ def test_a_run_over_its_budget_is_stopped_reported_and_can_be_forced(tmp_path, m
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
     monkeypatch.setitem(experiments.SCALES, "smoke", replace(experiments.SCALES["smoke"], epochs=3))
     monkeypatch.setitem(experiments.REGISTRY, "final", replace(experiments.REGISTRY["final"], budget_min=1e-6))
+    # Too slow before it starts: the bare steps already exceed the budget, so no epoch is spent.
+    assert main(["run", "final", "--scale", "smoke", "--seeds", "0", "--owed"]) == 1
+    out = capsys.readouterr().out
+    assert "stopped final seed 0" in out and "so it was not started. Nothing was trained" in out
+    assert not list((tmp_path / "runs" / "checkpoints").rglob("*.pt"))
+    # Past that check (a machine that slows down later), the pace after the second epoch stops it.
+    from fer_edu import runner
+
+    monkeypatch.setattr(runner, "check_pace", lambda *args, **kwargs: 0.0)
     assert main(["run", "final", "--scale", "smoke", "--seeds", "0", "--owed"]) == 1
     out = capsys.readouterr().out
     assert "stopped final seed 0" in out and "over budget on this machine, not finished: final seed 0" in out

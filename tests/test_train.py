@@ -223,6 +223,25 @@ def test_a_run_projected_over_its_budget_stops_checkpointed_and_resumes_to_the_s
     assert train(cfg, tiny, seed=0, progress=False, budget_s=1e6)["private_accuracy"] == resumed["private_accuracy"]
 
 
+def test_check_pace_refuses_a_run_its_bare_steps_cannot_fit_and_counts_a_checkpoints_time(tiny, tmp_path):
+    from fer_edu.train import OverBudget, check_pace
+
+    cfg = _cfg(epochs=4)
+    with pytest.raises(OverBudget, match="not started"):
+        check_pace(cfg, tiny, budget_s=1e-6)
+    fresh = check_pace(cfg, tiny, budget_s=1e6)
+    assert 0 < fresh < 60
+    ckpt = tmp_path / "run.pt"
+    train(cfg, tiny, seed=0, checkpoint=ckpt, progress=False, stop_after_epochs=2)
+    saved = torch.load(ckpt, weights_only=True)
+    resumed = check_pace(cfg, tiny, budget_s=1e6, checkpoint=ckpt)
+    assert resumed > saved["wall_time_s"]  # what was used, plus two epochs of steps (about half of fresh's)
+    # The check trains nothing: the run after it is the run without it.
+    first = train(cfg, tiny, seed=0, progress=False)["private_accuracy"]
+    check_pace(cfg, tiny, budget_s=1e6)
+    assert train(cfg, tiny, seed=0, progress=False)["private_accuracy"] == first
+
+
 def _sgd_momentum_over_a_cycle(cfg):
     from fer_edu.train import make_optimizer, make_scheduler
 

@@ -184,9 +184,16 @@ def reproduce(name: str, scale: str = "laptop", seed: int = 0, *, data_path: str
     scratch = results_module.RUNS_DIR / "reproduce"
     if scratch.exists():
         shutil.rmtree(scratch)  # a repetition starts from nothing, never from an earlier one's checkpoint
+    # The other committed results come along (never the repeated name's own): a name chosen from
+    # results (modern from the recipe search, tuned_* from the sweeps) is defined only beside them.
+    (scratch / "results" / scale).mkdir(parents=True)
+    for path in sorted((results_module.RESULTS_DIR / scale).glob("*.json")):
+        if path.stem != name:
+            shutil.copy(path, scratch / "results" / scale / path.name)
     env = {**os.environ, "FER_EDU_RUNS": str(scratch), "FER_EDU_RESULTS": str(scratch / "results")}
     env.pop("FER_EDU_COMMIT", None)
-    subprocess.run(run_command(name, scale, seed, data_path, device), env=env, check=True)
+    if subprocess.run(run_command(name, scale, seed, data_path, device), env=env).returncode != 0:
+        raise ValueError(f"the repetition of {name} seed {seed} failed: its output is above")
     again = next(r for r in results_module.device_runs(results_module.load_result(name, scale, scratch / "results"), kind)
                  if r["seed"] == seed)
     keep = ("private_accuracy", "public_accuracy", "selected_epoch", "commit", "device", "wall_time_s")

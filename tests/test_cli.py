@@ -201,6 +201,29 @@ def test_reproduce_trains_a_committed_run_again_in_scratch_folders(tmp_path, mon
     assert [(r["name"], r["seed"], r["same"]) for r in recorded] == [("final", 0, True)]
 
 
+def test_reproduce_a_name_chosen_from_results_brings_those_results_along(tmp_path, monkeypatch):
+    import shutil
+
+    from fer_edu import results
+    from fer_edu.data import synthetic_faces
+    from fer_edu.experiments import REGISTRY, prepare_data
+    from fer_edu.runner import reproduce
+
+    monkeypatch.setattr(results, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    data = prepare_data(synthetic_faces(), "smoke")
+    for root in (tmp_path / "runs" / "results", tmp_path / "results"):  # the run's and the committed copies
+        for i, name in enumerate(["search_start", "search_mixup", "search_ema", "search_lr0.1", "search_lr0.02",
+                                  "search_cosine"]):
+            exp = REGISTRY[name]
+            entry = {"seed": 0, "device_kind": "cpu", "public_accuracy": 0.5 - 0.01 * i, "private_accuracy": 0.5}
+            results.record_run(exp, "smoke", exp.config("smoke"), data, entry, root, commit="abc")
+    assert main(["run", "modern", "--scale", "smoke", "--seeds", "0"]) == 0  # the start's recipe, as chosen
+    shutil.copy(tmp_path / "runs" / "results" / "smoke" / "modern.json", tmp_path / "results" / "smoke" / "modern.json")
+    entry = reproduce("modern", "smoke", 0, device="cpu")  # failed while the scratch folder lacked the search
+    assert entry["same"]
+
+
 def test_a_run_over_its_budget_is_stopped_reported_and_can_be_forced(tmp_path, monkeypatch, capsys):
     from dataclasses import replace
 

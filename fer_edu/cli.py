@@ -119,7 +119,7 @@ def cmd_test_shifts(args: argparse.Namespace) -> int:
     from .runner import measure_test_shifts, results_root
 
     shifts = [int(s) for s in args.shifts.split(",")]
-    if not shifts or min(shifts) < 1:
+    if min(shifts) < 1:
         raise ValueError("--shifts takes positive pixel counts, such as 2,3")
     root = results_root(args.scale)
     data = prepare_data(_load(args.data), args.scale)

@@ -358,6 +358,10 @@ def result_device(result: dict | None, device: str | None = None) -> str | None:
     return "cpu" if "cpu" in kinds else (kinds[0] if kinds else None)
 
 
+def _seeds_text(seeds: list[int]) -> str:
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}"
+
+
 def accuracy_text(name: str, scale: str = "laptop", root: Path | None = None, device: str | None = None,
                   seeds: tuple[int, ...] | None = None) -> str:
     """``"62.6 % ± 0.2 (seeds 0, 1, 2)"``, or ``"not yet run"``: what the book's prose glues.
@@ -378,7 +382,7 @@ def accuracy_text(name: str, scale: str = "laptop", root: Path | None = None, de
         s = summarize(runs)
     spread = f" ± {100 * s['private_std']:.1f}" if s["private_std"] is not None else ""
     where = "" if kind == "cpu" else f", {DEVICE_LABELS.get(kind, kind)}"
-    return f"{100 * s['private_mean']:.1f} %{spread} (seed{'s' if s['n'] > 1 else ''} {', '.join(map(str, s['seeds']))}{where})"
+    return f"{100 * s['private_mean']:.1f} %{spread} ({_seeds_text(s['seeds'])}{where})"
 
 
 def comparison(names: list[str], scale: str = "laptop", root: Path | None = None, device: str | None = None):
@@ -629,20 +633,15 @@ def leak_summaries(scale: str, root: Path | None = None) -> list[dict]:
     return [leak_summary(r) for r in device_runs(load_result("final_leak", scale, root), "cpu")]
 
 
-def leak_rows(scale: str, root: Path | None = None) -> list[dict]:
-    """The honest protocol against the paper's, one display row per seed of ``final_leak`` at ``scale``."""
-    return [{"seed": s["seed"],
-             "honest: PrivateTest, epoch chosen on PublicTest": f"{100 * s['honest']:.2f} % (epoch {s['honest_epoch']})",
-             "paper's protocol: PublicTest + PrivateTest, epoch chosen on it":
-                 f"{100 * s['paper_protocol']:.2f} % (epoch {s['paper_epoch']})",
-             "the same pooled set at the honest epoch": f"{100 * s['honest_pooled']:.2f} %",
-             "leak (points)": f"{s['leak_points']:+.2f}",
-             "PrivateTest, epoch chosen on PrivateTest": f"{100 * s['private_peak']:.2f} % (epoch {s['peak_epoch']})"}
-            for s in leak_summaries(scale, root)]
-
-
-def _seeds_text(seeds: list[int]) -> str:
-    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}"
+def leak_row(s: dict) -> dict:
+    """One seed's honest protocol against the paper's (a :func:`leak_summaries` entry), as a display row."""
+    return {"seed": s["seed"],
+            "honest: PrivateTest, epoch chosen on PublicTest": f"{100 * s['honest']:.2f} % (epoch {s['honest_epoch']})",
+            "paper's protocol: PublicTest + PrivateTest, epoch chosen on it":
+                f"{100 * s['paper_protocol']:.2f} % (epoch {s['paper_epoch']})",
+            "the same pooled set at the honest epoch": f"{100 * s['honest_pooled']:.2f} %",
+            "leak (points)": f"{s['leak_points']:+.2f}",
+            "PrivateTest, epoch chosen on PrivateTest": f"{100 * s['private_peak']:.2f} % (epoch {s['peak_epoch']})"}
 
 
 def leak_overview(root: Path | None = None) -> list[dict]:
@@ -694,13 +693,13 @@ def leak_table_markdown(root: Path | None = None) -> str:
     """The paper's protocol against the honest one, per seed of ``final_leak``, at each scale (or "not yet run")."""
     parts = []
     for scale in ("laptop", "paper"):
-        rows = leak_rows(scale, root)
-        if not rows:
+        summaries = leak_summaries(scale, root)
+        if not summaries:
             parts.append(f"**{scale} scale**: {NOT_YET_RUN}.")
             continue
-        mean = np.mean([s["leak_points"] for s in leak_summaries(scale, root)])
-        parts.append(f"**{scale} scale**\n\n{_markdown_rows(rows)}\n\n`final_leak` trains the final model exactly as "
-                     f"`final`; mean leak over the {len(rows)} seed(s): {mean:+.2f} points.")
+        mean = np.mean([s["leak_points"] for s in summaries])
+        parts.append(f"**{scale} scale**\n\n{_markdown_rows([leak_row(s) for s in summaries])}\n\n`final_leak` trains "
+                     f"the final model exactly as `final`; mean leak over the {len(summaries)} seed(s): {mean:+.2f} points.")
     return "\n\n".join(parts)
 
 

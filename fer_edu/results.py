@@ -150,6 +150,33 @@ def over_budget(exp: Experiment, runs: list[dict]) -> list[int]:
     return [r["seed"] for r in runs if r["wall_time_s"] > 60 * exp.budget_min]
 
 
+def median_epoch_seconds(run: dict) -> float:
+    """The median of a run's epoch times: its machine's pace, little moved by a few epochs slowed by other work."""
+    return float(np.median([h["seconds"] for h in run["history"]]))
+
+
+def budget_text(exp: Experiment, runs: list[dict], scale: str = "laptop") -> str:
+    """A sentence on the runs over ``exp``'s budget, their minutes and pace against those within it;
+    ``""`` when there are none. A budgeted run is recorded over its budget only when trained with
+    ``run --ignore-budget``, as the runner stops it otherwise."""
+    late = over_budget(exp, runs)
+    if not late:
+        return ""
+    within = [r for r in runs if r["seed"] not in late]
+    over = [r for r in runs if r["seed"] in late]
+
+    def pace(rs: list[dict]) -> str:
+        return ", ".join(f"{median_epoch_seconds(r):.0f} s" for r in rs)
+
+    minutes = ", ".join(f"{r['wall_time_s'] / 60:.1f}" for r in over)
+    text = (f"{_seeds_text(late).capitalize()} took {minutes} minutes, over the {exp.budget_min}-minute budget: "
+            f"trained to the end with `run --ignore-budget` on a slower machine (a median epoch of {pace(over)}")
+    if within:
+        text += f", against {pace(within)} for {_seeds_text([r['seed'] for r in within])}, which kept to it"
+    return text + (f"). The {exp.config(scale).epochs} epochs are fixed, so the machine's pace changed the "
+                   "minutes, not what was trained.")
+
+
 def summary_rows(root: Path | None = None) -> list[dict]:
     """One row per committed result and device kind, plus a row per name defined now without one."""
     from .experiments import ALL_GROUPS

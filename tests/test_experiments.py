@@ -327,6 +327,25 @@ def test_a_run_over_its_budget_is_flagged():
     assert over_budget(Experiment("n", "beyond", "no budget"), runs) == []
 
 
+def test_budget_text_names_the_late_seeds_with_their_minutes_and_pace_against_those_within():
+    from fer_edu.experiments import Experiment
+    from fer_edu.results import budget_text
+
+    exp = Experiment("b", "beyond", "budgeted", budget_min=45, extra={"epochs": 3})
+
+    def run(seed, minutes, epoch_seconds):
+        return {"seed": seed, "wall_time_s": 60 * minutes, "history": [{"seconds": s} for s in epoch_seconds]}
+
+    within = [run(0, 40, [80, 81, 300]), run(1, 39, [79, 78, 80])]  # one slow epoch barely moves the median
+    assert budget_text(exp, within) == ""
+    text = budget_text(exp, within + [run(2, 63.4, [135, 137, 140])])
+    assert text.startswith("Seed 2 took 63.4 minutes, over the 45-minute budget")
+    assert "a median epoch of 137 s, against 81 s, 79 s for seeds 0, 1, which kept to it" in text
+    assert "The 3 epochs are fixed" in text
+    alone = budget_text(exp, [run(3, 50, [120]), run(4, 51, [125])])
+    assert alone.startswith("Seeds 3, 4 took 50.0, 51.0 minutes") and "against" not in alone
+
+
 def test_one_class_collapse_is_read_from_the_confusion_matrices(tmp_path):
     from fer_edu.results import one_class_collapse
 

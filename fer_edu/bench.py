@@ -24,7 +24,7 @@ from PIL import Image
 
 from .data import CLASSES, Augment, FERData, augment, split_tensors
 from .models import build_model
-from .results import RESULTS_DIR, RUNS_DIR, git_commit, versions, write_json
+from .results import RUNS_DIR, bench_kind, bench_path, git_commit, versions, write_json
 from .train import Runtime
 
 
@@ -154,7 +154,8 @@ def seed_style_throughput(folder: Path, width: float, batch: int, steps: int, wa
 def run_bench(data: FERData, source: Path | None, *, steps: int = 60, warmup: int = 10, device: str | None = None,
               settings: list[tuple[float, int]] | None = None, out: Path | None = None,
               with_compile: bool = True) -> dict:
-    """Measure both loops at each (width, batch); write ``results/bench-<device>.json``."""
+    """Measure both loops at each (width, batch); write ``results/bench-<kind>.json`` (:func:`fer_edu.results.bench_kind`:
+    ``cpu``, ``cpu-fp32`` for a CPU without native bf16, or ``cuda``)."""
     from .experiments import SCALES
 
     rt = Runtime.auto(device)
@@ -189,7 +190,7 @@ def run_bench(data: FERData, source: Path | None, *, steps: int = 60, warmup: in
         "paused_background_runs": len(paused), "load_average": list(os.getloadavg()),
         "synthetic_data": data.synthetic, "commit": git_commit(), "versions": versions(), **rt.describe(),
     }
-    path = out or RESULTS_DIR / f"bench-{rt.device.type}.json"
+    path = out or bench_path(bench_kind(rt.device.type, rt.bf16))
     write_json(path, result)
     print(f"wrote {path}")
     return result

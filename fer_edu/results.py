@@ -607,6 +607,8 @@ def chapter_times_markdown(repo: Path = REPO, root: Path | None = None) -> str:
 
 
 def _minutes_text(seconds: float) -> str:
+    if seconds < 1:
+        return "< 1 s"
     if seconds < 90:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.1f} min" if seconds < 600 else f"{seconds / 60:.0f} min"
@@ -631,25 +633,55 @@ def scale_cost_text(bench: dict | None, scale) -> str:
     if row["width"] == scale.width:
         return f"{_minutes_text(seconds)} ({scale.epochs} × {images:,} images at {rate:,.0f}/s)"
     # A wider network trains more slowly: its rate gives an upper bound.
-    return f"≤ {_minutes_text(seconds)} ({scale.epochs} × {images:,} images at {rate:,.0f}/s, the rate at width {row['width']:g}: an upper bound)"
+    bound = _minutes_text(seconds)
+    return f"{bound if bound.startswith('<') else '≤ ' + bound} ({scale.epochs} × {images:,} images at {rate:,.0f}/s, the rate at width {row['width']:g}: an upper bound)"
+
+
+#: The training benchmarks (``python -m fer_edu bench``), one file per kind of machine: a CPU that
+#: computes bfloat16 natively (AMX or AVX512-BF16), a CPU without it (the engine trains in fp32, as on
+#: most laptops), a GPU.
+BENCH_KINDS = {"cpu": "a CPU with native bf16", "cpu-fp32": "a CPU without (fp32)", "cuda": "a GPU"}
+
+
+def bench_kind(device_kind: str, bf16: bool) -> str:
+    """The :data:`BENCH_KINDS` key of a machine: ``cpu`` and ``cpu-fp32`` tell the CPUs apart by bf16."""
+    return "cpu" if device_kind == "cpu" and bf16 else "cpu-fp32" if device_kind == "cpu" else device_kind
+
+
+def bench_path(kind: str, root: Path | None = None) -> Path:
+    """``results/bench-<kind>.json``."""
+    return (root or RESULTS_DIR) / f"bench-{kind}.json"
+
+
+def load_benches(root: Path | None = None) -> dict[str, dict | None]:
+    """Each :data:`BENCH_KINDS` benchmark as recorded, None where it has not been measured."""
+    return {kind: json.loads(bench_path(kind, root).read_text()) if bench_path(kind, root).exists() else None
+            for kind in BENCH_KINDS}
 
 
 def cost_table_markdown(root: Path | None = None) -> str:
-    """The three scales and the time their training steps take, on a CPU and on a GPU, from ``results/bench-*.json``."""
-    root = root or RESULTS_DIR
-    benches = {kind: json.loads(p.read_text()) if p.exists() else None
-               for kind, p in (("cpu", root / "bench-cpu.json"), ("cuda", root / "bench-cuda.json"))}
-    lines = ["| scale | network, batch, epochs | training steps on a CPU | on a GPU |", "|---|---|---|---|"]
+    """The three scales and the time their training steps take on each kind of machine, from ``results/bench-*.json``."""
+    benches = load_benches(root)
+    lines = ["| scale | network, batch, epochs | " + " | ".join(f"training steps on {what}" if i == 0 else f"on {what}"
+                                                            for i, what in enumerate(BENCH_KINDS.values())) + " |",
+             "|---|---|" + "---|" * len(BENCH_KINDS)]
     for scale in SCALES.values():
         lines.append(f"| `{scale.name}` | width {scale.width:g}, batch {scale.batch_size}, {scale.epochs} epochs | "
-                     f"{scale_cost_text(benches['cpu'], scale)} | {scale_cost_text(benches['cuda'], scale)} |")
-    measured = {kind: f"{b['device']}, {b.get('threads', '?')} threads" if kind == "cpu" else b["device"]
-                for kind, b in benches.items() if b is not None}
+                     + " | ".join(scale_cost_text(benches[kind], scale) for kind in BENCH_KINDS) + " |")
+    measured = "; ".join(f"`results/bench-{kind}.json`: " + (NOT_YET_MEASURED if b is None else
+                         f"{b['device']}, {b.get('threads', '?')} threads" if b["device_kind"] == "cpu" else b["device"])
+                         for kind, b in benches.items())
     lines += ["", ("Training images per second of the final model measured by `python -m fer_edu bench` "
-                   f"(`results/bench-cpu.json`: {measured.get('cpu', NOT_YET_MEASURED)}; `results/bench-cuda.json`: "
-                   f"{measured.get('cuda', NOT_YET_MEASURED)}). Evaluation, loading and other work come on top: a "
-                   f"whole laptop-scale `final` run took {wall_time_text('final', 'laptop', root)}.")]
+                   f"({measured}). Evaluation, loading and other work come on top: a "
+                   f"whole laptop-scale `final` run took {wall_time_text('final', 'laptop', root)}"
+                   f"{_cpu_kinds_text(device_runs(load_result('final', 'laptop', root), 'cpu'))}.")]
     return "\n".join(lines)
+
+
+def _cpu_kinds_text(runs: list[dict]) -> str:
+    """Which kind of CPU (:data:`BENCH_KINDS`) some runs trained on: " on a CPU with native bf16" or the like."""
+    kinds = {bench_kind("cpu", bool(r.get("bf16"))) for r in runs}
+    return f" on {BENCH_KINDS[kinds.pop()]}" if len(kinds) == 1 else " on CPUs of both kinds" if kinds else ""
 
 
 def leak_summaries(scale: str, root: Path | None = None) -> list[dict]:

@@ -22,22 +22,43 @@ def test_replace_between_markers_rewrites_only_the_marked_part_and_needs_the_mar
         R.replace_between_markers("no markers", "t", "x")
 
 
-def _bench(rate_laptop: float, rate_paper: float, device: str) -> dict:
-    return {"device": device, "threads": 2, "rows": [
+def _bench(rate_laptop: float, rate_paper: float, device: str, kind: str = "cpu") -> dict:
+    return {"device": device, "device_kind": kind, "threads": 2, "rows": [
         {"width": 1.0, "batch_size": 32, "engine_img_per_s": rate_paper},
         {"width": 0.25, "batch_size": 64, "engine_img_per_s": rate_laptop}]}
+
+
+def _row(table: str, scale: str) -> list[str]:
+    line = next(line for line in table.splitlines() if line.startswith(f"| `{scale}`"))
+    return [cell.strip() for cell in line.strip("|").split("|")]
 
 
 def test_cost_table_is_arithmetic_on_the_bench_files(tmp_path):
     R.write_json(tmp_path / "bench-cpu.json", _bench(1000.0, 100.0, "Some CPU"))
     table = R.cost_table_markdown(tmp_path)
-    laptop = next(line for line in table.splitlines() if line.startswith("| `laptop`"))
-    assert "5.3 min (11 × 28,709 images at 1,000/s)" in laptop  # 11 * 28709 / 1000 s
-    assert laptop.endswith("| not yet measured |")  # no bench-cuda.json
-    smoke = next(line for line in table.splitlines() if line.startswith("| `smoke`"))
-    assert "≤ 10 s (2 × 512 images at 100/s, the rate at width 1: an upper bound)" in smoke  # width 0.125 bounded by width 1
-    R.write_json(tmp_path / "bench-cuda.json", _bench(20000.0, 5000.0, "Some GPU"))
-    assert "| 16 s (11 × 28,709 images at 20,000/s) |" in R.cost_table_markdown(tmp_path)
+    assert table.splitlines()[0].count("|") == 6  # scale, network, and a column per kind of machine
+    laptop = _row(table, "laptop")
+    assert laptop[2] == "5.3 min (11 × 28,709 images at 1,000/s)"  # 11 * 28709 / 1000 s
+    assert laptop[3:] == ["not yet measured", "not yet measured"]  # no bench-cpu-fp32.json, no bench-cuda.json
+    smoke = _row(table, "smoke")
+    assert smoke[2] == "≤ 10 s (2 × 512 images at 100/s, the rate at width 1: an upper bound)"  # width 0.125 bounded by width 1
+    R.write_json(tmp_path / "bench-cpu-fp32.json", _bench(250.0, 25.0, "Plain CPU"))
+    R.write_json(tmp_path / "bench-cuda.json", _bench(20000.0, 5000.0, "Some GPU", "cuda"))
+    table = R.cost_table_markdown(tmp_path)
+    assert _row(table, "laptop")[3:] == ["21 min (11 × 28,709 images at 250/s)", "16 s (11 × 28,709 images at 20,000/s)"]
+    assert _row(table, "smoke")[4].startswith("< 1 s (")  # 1,024 images at 5,000/s: not "0 s"
+    assert "`results/bench-cpu-fp32.json`: Plain CPU, 2 threads" in table and "`results/bench-cuda.json`: Some GPU" in table
+    assert table.endswith("a whole laptop-scale `final` run took not yet measured.")  # no results/laptop/final.json here
+    bf16_run = {"seed": 0, "device_kind": "cpu", "bf16": True, "wall_time_s": 300.0}
+    R.write_json(tmp_path / "laptop" / "final.json", {"name": "final", "runs": [bf16_run]})
+    assert R.cost_table_markdown(tmp_path).endswith("took 5.0 min (seed 0) on a CPU with native bf16.")
+    R.write_json(tmp_path / "laptop" / "final.json", {"name": "final", "runs": [bf16_run, {**bf16_run, "seed": 1, "bf16": False}]})
+    assert R.cost_table_markdown(tmp_path).endswith("over seeds 0, 1) on CPUs of both kinds.")
+
+
+def test_bench_kind_tells_a_cpu_without_native_bf16_apart():
+    assert [R.bench_kind("cpu", True), R.bench_kind("cpu", False), R.bench_kind("cuda", True)] == ["cpu", "cpu-fp32", "cuda"]
+    assert set(R.BENCH_KINDS) == {"cpu", "cpu-fp32", "cuda"}
 
 
 def test_chapter_times_read_the_train_cell_and_its_results(tmp_path):

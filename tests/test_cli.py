@@ -74,11 +74,15 @@ def test_bench_writes_both_loops(tmp_path, monkeypatch):
     from fer_edu import bench
     from fer_edu.data import synthetic_faces
 
+    from fer_edu import results, train
+
     monkeypatch.setattr(bench, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(train, "native_bf16_cpu", lambda: False)  # as on most laptops: the engine trains in fp32
     data = synthetic_faces(160, 10, 10)
-    out = tmp_path / "bench.json"
-    result = bench.run_bench(data, None, steps=2, warmup=1, device="cpu", settings=[(0.125, 16)], out=out,
-                             with_compile=False)
+    result = bench.run_bench(data, None, steps=2, warmup=1, device="cpu", settings=[(0.125, 16)], with_compile=False)
+    out = tmp_path / "results" / "bench-cpu-fp32.json"  # a CPU without native bf16 has its own file
+    assert not result["bf16"] and sorted(p.name for p in (tmp_path / "results").iterdir()) == [out.name]
     row = json.loads(out.read_text())["rows"][0]
     assert row["engine_img_per_s"] > 0 and row["seed_style_img_per_s"] > 0
     assert row["ratio"] == pytest.approx(row["engine_img_per_s"] / row["seed_style_img_per_s"])

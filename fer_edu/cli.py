@@ -219,18 +219,20 @@ def _bench_webcam(predictor, repeats: int, save: str | None = None) -> int:
     import os
 
     from .demo import example_frame, frame_latency
-    from .results import git_commit, write_json
+    from .results import bench_kind, bench_path, git_commit, write_json
     from .train import Runtime
 
     result = frame_latency(predictor, example_frame(), repeats=repeats)
-    if save:
+    if save is not None:
         machine = {k: v for k, v in Runtime.auto("cpu").describe().items() if k != "threads"}
+        save = save or bench_path(f"demo-{bench_kind('cpu', machine['bf16'])}")  # one file per kind of CPU
         write_json(Path(save), {**machine, **result, "repeats": repeats, "frame": "640x480, the example photo's face",
                                 "load_average_before": list(os.getloadavg()), "commit": git_commit(), "target_ms": 16})
         print(f"wrote {save}")
     print(f"640x480 frame, {result['faces']} face(s), detection at width {result['detect_width']}: "
           f"median {result['median_ms']:.1f} ms, 90th percentile {result['p90_ms']:.1f} ms per frame "
-          f"({repeats} frames; torch threads {result['threads']}, OpenCV threads {result['cv2_threads']})")
+          f"({repeats} frames; torch threads {result['threads']}, OpenCV threads {result['cv2_threads']}): "
+          f"detection {result['detect_median_ms']:.1f} ms, the model {result['model_median_ms']:.1f} ms (medians)")
     return 0 if result["faces"] else 1
 
 
@@ -321,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     webcam.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="a fer_edu safetensors file")
     webcam.add_argument("--bench", type=int, nargs="?", const=100, metavar="FRAMES",
                         help="no camera: time the loop on a 640x480 frame with the example photo's face (default 100 frames)")
-    webcam.add_argument("--save", help="with --bench: also write the measurement to this JSON file")
+    webcam.add_argument("--save", nargs="?", const="", metavar="PATH",
+                        help="with --bench: also write the measurement to PATH (default: results/bench-demo-cpu.json, "
+                             "or bench-demo-cpu-fp32.json on a CPU without native bf16)")
     webcam.add_argument("--threads", type=int,
                         help="CPU threads for detection and model (default: OpenCV on all cores, the model on one)")
     webcam.set_defaults(func=cmd_webcam)

@@ -156,6 +156,12 @@ def decode_data_url(url: str, name: str = "webcam snapshot") -> bytes:
         raise DemoError(f"{name}: damaged base64 data") from exc
 
 
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """A BGR image in grey (the detector's and the model's input); a grey one as it is."""
+    cv2 = _cv2()
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+
+
 class Predictor:
     """Face detection + crop + the expression model."""
 
@@ -183,17 +189,20 @@ class Predictor:
         boxes = [_clip_box([round(v * scale) for v in b], w, h) for b in boxes]
         return sorted(boxes, key=lambda b: (b[0], b[1]))  # left to right
 
-    @torch.no_grad()
     def predict(self, image: np.ndarray, detect_width: int | None = None) -> list[Face]:
         """Faces in a BGR (or grey) image, each with its expression probabilities.
 
         ``detect_width`` looks for faces on a copy scaled down to that width (the live loop's
         ``VIDEO_DETECT_WIDTH``); the crops always come from the full image.
         """
+        gray = to_gray(image)
+        return self.classify(gray, self.detect(gray, detect_width))
+
+    @torch.no_grad()
+    def classify(self, gray: np.ndarray, boxes: list[tuple[int, int, int, int]]) -> list[Face]:
+        """The expression of each face box of a grey image (:meth:`detect`'s boxes), in one batch."""
         cv2 = _cv2()
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-        boxes = self.detect(gray, detect_width)
-        if not boxes:
+        if not len(boxes):
             return []
         crops = np.stack([cv2.resize(gray[y:y + h, x:x + w], (48, 48), interpolation=cv2.INTER_AREA)
                           for x, y, w, h in boxes])
@@ -300,16 +309,23 @@ def frame_latency(predictor: Predictor, frame: np.ndarray, repeats: int = 50, wa
                   detect_width: int | None = VIDEO_DETECT_WIDTH) -> dict:
     """Detection on a whole frame plus prediction for its faces, as the live loop does it, in milliseconds.
 
-    Returns the median and 90th percentile, the faces found, the frame size, the detection width
-    and the threads torch and OpenCV use.
+    Returns the median and 90th percentile of a frame, the medians of its two stages (the grey
+    conversion and detection; the crops and the model for all its faces), the faces found, the frame
+    size, the detection width and the threads torch and OpenCV use.
     """
     for _ in range(warmup):
         predictor.predict(frame, detect_width)
-    times = []
+    times, detect = [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        faces = predictor.predict(frame, detect_width)
+        gray = to_gray(frame)
+        boxes = predictor.detect(gray, detect_width)
+        found = time.perf_counter()
+        faces = predictor.classify(gray, boxes)  # together: Predictor.predict, timed in its two stages
         times.append(1000 * (time.perf_counter() - start))
+        detect.append(1000 * (found - start))
+    model = np.subtract(times, detect)
     return {"median_ms": float(np.median(times)), "p90_ms": float(np.percentile(times, 90)), "faces": len(faces),
+            "detect_median_ms": float(np.median(detect)), "model_median_ms": float(np.median(model)),
             "frame": list(frame.shape[:2]), "detect_width": detect_width, "threads": torch.get_num_threads(),
             "cv2_threads": _cv2().getNumThreads()}

@@ -28,6 +28,7 @@ from fer_edu.demo import (  # noqa: E402
     notice,
     read_image,
     run_video,
+    to_gray,
 )
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -305,6 +306,12 @@ def test_live_loop_finds_the_face_in_a_webcam_sized_frame(predictor):
     result = frame_latency(predictor, frame, repeats=5, warmup=1)
     assert result["faces"] == 1 and result["detect_width"] == VIDEO_DETECT_WIDTH
     assert 0 < result["median_ms"] <= result["p90_ms"] < 10_000  # generous: the machine may be busy
+    # the two stages, timed within each frame, are the frame
+    assert 0 < result["detect_median_ms"] and 0 < result["model_median_ms"]
+    assert result["detect_median_ms"] + result["model_median_ms"] == pytest.approx(result["median_ms"], rel=0.5)
+    gray = to_gray(frame)
+    (again,) = predictor.classify(gray, predictor.detect(gray, VIDEO_DETECT_WIDTH))  # predict = detect + classify
+    assert again.box == fast.box and again.probabilities == pytest.approx(fast.probabilities)
 
 
 def test_webcam_bench_command(capsys, tmp_path):
@@ -316,6 +323,18 @@ def test_webcam_bench_command(capsys, tmp_path):
     saved = json.loads((tmp_path / "b.json").read_text())
     assert saved["faces"] == 1 and saved["repeats"] == 3 and saved["target_ms"] == 16 and saved["device_kind"] == "cpu"
     assert saved["threads"] == 1  # the threads the measurement ran with, not the machine's
+    assert "detection" in out and saved["detect_median_ms"] > 0 and saved["model_median_ms"] > 0
+
+
+def test_webcam_bench_saves_by_default_to_its_kind_of_cpu(capsys, tmp_path, monkeypatch):
+    from fer_edu import results, train
+
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
+    for native, name in ((False, "bench-demo-cpu-fp32.json"), (True, "bench-demo-cpu.json")):
+        monkeypatch.setattr(train, "native_bf16_cpu", lambda native=native: native)
+        assert main(["webcam", "--bench", "2", "--threads", "1", "--save"]) == 0
+        assert (tmp_path / name).exists() and f"wrote {tmp_path / name}" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench-demo-cpu-fp32.json", "bench-demo-cpu.json"]
 
 
 def _data_url(path: Path) -> str:

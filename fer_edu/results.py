@@ -602,8 +602,21 @@ def chapter_times_markdown(repo: Path = REPO, root: Path | None = None) -> str:
     lines += ["", (f"Reading: every cell's words at {READING_WORDS_PER_MINUTE} a minute, rounded up to 5 minutes; "
                    "figures and exercises take longer. Training: the wall time of the course's own runs of the same "
                    f"experiment (`results/laptop/<name>.json`, on {_devices(trained, 'laptop', root, 'cpu')}); "
-                   "the cell trains one seed. Under the tests the cells train at smoke scale, in seconds.")]
+                   "the cell trains one seed. Under the tests the cells train at smoke scale, in seconds."
+                   f"{_fp32_slowdown_text(root)}")]
     return "\n".join(lines)
+
+
+def _fp32_slowdown_text(root: Path | None = None) -> str:
+    """How much longer the laptop scale's training steps take on a CPU without native bf16, from the two CPU benches."""
+    benches = load_benches(root)
+    rates = [_bench_row(benches[kind], SCALES["laptop"]) if benches[kind] else None for kind in ("cpu", "cpu-fp32")]
+    if None in rates:
+        return ""
+    ratio = rates[0]["engine_img_per_s"] / rates[1]["engine_img_per_s"]
+    return (f" On a CPU without native bfloat16, as most laptops are, the laptop scale's training steps took {ratio:.1f} "
+            "times as long (`results/bench-cpu-fp32.json` against `results/bench-cpu.json`): expect the times above "
+            "to grow about as much.")
 
 
 def _minutes_text(seconds: float) -> str:
@@ -786,6 +799,15 @@ def _percent_commit(run: dict) -> str:
     return f"{100 * run['private_accuracy']:.2f} % ({(run.get('commit') or '?')[:7]})"
 
 
+def _machine_text(entry: dict, which: str) -> str:
+    """``cpu, bf16`` / ``cpu, fp32`` for one side of a reproduction, or the device kind alone where
+    its precision was not recorded (reproductions before 2026-12-04)."""
+    bf16 = entry[which].get("bf16")
+    if entry["device_kind"] != "cpu" or bf16 is None:
+        return entry["device_kind"]
+    return f"cpu, {'bf16' if bf16 else 'fp32'}"
+
+
 def reproduction_table_markdown(root: Path | None = None) -> str:
     """Runs trained twice: ``final_leak`` repeats ``final``; runs repeated from a fresh clone
     (``reproduce``); the same training on a CPU and on a GPU. Same PrivateTest accuracy?"""
@@ -802,10 +824,12 @@ def reproduction_table_markdown(root: Path | None = None) -> str:
         parts = ["\n".join(lines)]
     path = reproductions_path(root)
     repeated = json.loads(path.read_text())["runs"] if path.exists() else []
-    lines = ["**Repeated from a fresh clone** (`python -m fer_edu reproduce NAME --seed S`, same machine kind):\n",
-             "| run | scale | seed | device | committed PrivateTest (commit) | repeated (commit) | same |",
-             "|---|---|---|---|---|---|---|"]
-    lines += [f"| `{r['name']}` | {r['scale']} | {r['seed']} | {r['device_kind']} | {_percent_commit(r['committed'])} | "
+    lines = [("**Repeated from a fresh clone** (`python -m fer_edu reproduce NAME --seed S`); a CPU's precision is "
+              "given where the repetition recorded it:\n"),
+             "| run | scale | seed | committed on | repeated on | committed PrivateTest (commit) | repeated (commit) | same |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| `{r['name']}` | {r['scale']} | {r['seed']} | {_machine_text(r, 'committed')} | "
+              f"{_machine_text(r, 'repeated')} | {_percent_commit(r['committed'])} | "
               f"{_percent_commit(r['repeated'])} | {'yes' if r['same'] else 'no'} |" for r in repeated]
     parts.append("\n".join(lines) if repeated else f"**Repeated from a fresh clone**: {NOT_YET_RUN}.")
     cross = []

@@ -82,7 +82,11 @@ def test_chapter_times_read_the_train_cell_and_its_results(tmp_path):
     assert "| {doc}`/notebooks/b` | about 5 min | `final`: 5.0 min (4.0-6.0 over seeds 0, 1) |" in table
     assert "| {doc}`/book/page` | about 5 min | no training cell |" in table
     assert "references" not in table  # the bibliography is no chapter
-    assert "Some CPU, 2 threads" in table
+    assert "Some CPU, 2 threads" in table and "without native bfloat16" not in table  # no fp32 bench here
+    R.write_json(tmp_path / "bench-cpu.json", _bench(1000.0, 100.0, "Some CPU"))
+    R.write_json(tmp_path / "bench-cpu-fp32.json", _bench(400.0, 40.0, "Plain CPU"))
+    assert "without native bfloat16, as most laptops are, the laptop scale's training steps took 2.5 times as long" in \
+        R.chapter_times_markdown(tmp_path, root=tmp_path)
 
 
 def test_leak_and_reproduction_tables(tmp_path):
@@ -158,5 +162,11 @@ def test_reproduction_table_lists_repetitions_and_cpu_gpu_pairs(tmp_path):
     record_reproduction(entry, tmp_path)
     record_reproduction(entry, tmp_path)  # the same repetition again replaces, never duplicates
     table = reproduction_table_markdown(tmp_path)
-    assert table.count("| `vgg11` | laptop | 0 | cpu | 62.55 % (aaaaaaa) | 62.55 % (bbbbbbb) | yes |") == 1
+    assert table.count("| `vgg11` | laptop | 0 | cpu | cpu | 62.55 % (aaaaaaa) | 62.55 % (bbbbbbb) | yes |") == 1
+    # a repetition on the other kind of CPU says so: bf16 against fp32
+    other = {**entry, "name": "final", "same": False, "committed": {**entry["committed"], "bf16": True},
+             "repeated": {"private_accuracy": 0.6211, "commit": "ccccccc3", "bf16": False}}
+    record_reproduction(other, tmp_path)
+    assert "| `final` | laptop | 0 | cpu, bf16 | cpu, fp32 | 62.55 % (aaaaaaa) | 62.11 % (ccccccc) | no |" in \
+        reproduction_table_markdown(tmp_path)
     assert "| `final_leak` / `final` | paper | 0 | 65.59 % (1b30456) | 65.39 % (22c6329) | -0.20 |" in table

@@ -203,6 +203,7 @@ def test_reproduce_trains_a_committed_run_again_in_scratch_folders(tmp_path, mon
     assert (tmp_path / "runs" / "reproduce" / "results" / "smoke" / "final.json").exists()
     recorded = json.loads((tmp_path / "results" / "reproductions.json").read_text())["runs"]
     assert [(r["name"], r["seed"], r["same"]) for r in recorded] == [("final", 0, True)]
+    assert recorded[0]["repeated"]["bf16"] == recorded[0]["committed"]["bf16"]  # the CPU kind of each side
 
 
 def test_reproduce_a_name_chosen_from_results_brings_those_results_along(tmp_path, monkeypatch):

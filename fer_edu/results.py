@@ -692,8 +692,9 @@ def cost_table_markdown(root: Path | None = None) -> str:
 
 
 def _cpu_kinds_text(runs: list[dict]) -> str:
-    """Which kind of CPU (:data:`BENCH_KINDS`) some runs trained on: " on a CPU with native bf16" or the like."""
-    kinds = {bench_kind("cpu", bool(r.get("bf16"))) for r in runs}
+    """Which kind of CPU (:data:`BENCH_KINDS`) some runs trained on: " on a CPU with native bf16" or the like;
+    runs that did not record their precision are left out of it."""
+    kinds = {bench_kind("cpu", r["bf16"]) for r in runs if r.get("bf16") is not None}
     return f" on {BENCH_KINDS[kinds.pop()]}" if len(kinds) == 1 else " on CPUs of both kinds" if kinds else ""
 
 

@@ -54,6 +54,9 @@ def test_cost_table_is_arithmetic_on_the_bench_files(tmp_path):
     assert R.cost_table_markdown(tmp_path).endswith("took 5.0 min (seed 0) on a CPU with native bf16.")
     R.write_json(tmp_path / "laptop" / "final.json", {"name": "final", "runs": [bf16_run, {**bf16_run, "seed": 1, "bf16": False}]})
     assert R.cost_table_markdown(tmp_path).endswith("over seeds 0, 1) on CPUs of both kinds.")
+    unrecorded = {k: v for k, v in bf16_run.items() if k != "bf16"}  # an older run: precision not recorded
+    R.write_json(tmp_path / "laptop" / "final.json", {"name": "final", "runs": [unrecorded]})
+    assert R.cost_table_markdown(tmp_path).endswith("took 5.0 min (seed 0).")
 
 
 def test_bench_kind_tells_a_cpu_without_native_bf16_apart():

@@ -174,8 +174,8 @@ def reproduce(name: str, scale: str = "laptop", seed: int = 0, *, data_path: str
 
     The repetition writes under ``runs/reproduce/`` (never over the committed result, never from
     its checkpoints); the comparison is added to ``results/reproductions.json``. On the same kind
-    of machine (for a CPU: with or without native bf16) the two PrivateTest accuracies should be
-    equal to the last digit; across kinds they differ by tenths of a point.
+    of machine (for CPUs: both with native bf16, or both without) the two PrivateTest accuracies
+    should be equal to the last digit; across kinds they differ by tenths of a point.
     """
     kind = Runtime.auto(device).device.type
     committed = [r for r in results_module.device_runs(results_module.load_result(name, scale), kind)

@@ -71,10 +71,8 @@ def test_results_summary_lists_missing(capsys, tmp_path, monkeypatch):
 def test_bench_writes_both_loops(tmp_path, monkeypatch):
     import json
 
-    from fer_edu import bench
+    from fer_edu import bench, results, train
     from fer_edu.data import synthetic_faces
-
-    from fer_edu import results, train
 
     monkeypatch.setattr(bench, "RUNS_DIR", tmp_path / "runs")
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")

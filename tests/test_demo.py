@@ -18,8 +18,10 @@ from fer_edu.demo import (  # noqa: E402
     DEFAULT_WEIGHTS,
     EXAMPLE_PHOTO,
     MAX_PIXELS,
+    TRACK_EVERY,
     VIDEO_DETECT_WIDTH,
     DemoError,
+    FaceTracker,
     Predictor,
     decode_data_url,
     decode_image,
@@ -108,7 +110,7 @@ def test_video_file_replays_through_the_live_loop(tmp_path, predictor):
     writer.release()
     out = tmp_path / "out.mp4"
     result = run_video(predictor, str(video), out=out, max_frames=4, show=False)
-    assert result["frames"] == 4 and out.stat().st_size > 0
+    assert result["frames"] == 4 and out.stat().st_size > 0 and result["full_scans"] >= 1
     with pytest.raises(DemoError, match="cannot open video source"):
         run_video(predictor, str(tmp_path / "missing.mp4"), out=out, show=False)
 
@@ -314,6 +316,50 @@ def test_live_loop_finds_the_face_in_a_webcam_sized_frame(predictor):
     assert again.box == fast.box and again.probabilities == pytest.approx(fast.probabilities)
 
 
+def _moved(frame: np.ndarray, dx: int, dy: int = 0) -> np.ndarray:
+    """The frame with its content moved right by dx and down by dy pixels (the grey border repeated)."""
+    return cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, dy]]), frame.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+
+
+def _iou(a, b) -> float:
+    w = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    h = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
+
+
+def test_tracker_follows_a_moving_face_and_scans_the_whole_frame_every_tenth(predictor):
+    frame = example_frame()
+    tracker = FaceTracker(predictor, every=TRACK_EVERY)
+    (x, y, w, h), = predictor.detect(to_gray(frame), VIDEO_DETECT_WIDTH)
+    for i in range(2 * TRACK_EVERY + 1):  # 6 pixels a frame: 120 pixels across, with a little drift down
+        (box,) = tracker(to_gray(_moved(frame, 6 * i, i)))
+        assert _iou(box, (x + 6 * i, y + i, w, h)) > 0.6, (i, box)  # where the face has moved to
+    assert tracker.full_scans == 3  # frames 0, 10 and 20; the others were tracked
+    assert tracker(to_gray(np.full_like(frame, 110))) == [] and tracker.full_scans == 4  # lost: scanned at once
+    assert len(tracker(to_gray(frame))) == 1 and tracker.full_scans == 5  # back: found by the next scan
+    with pytest.raises(ValueError, match="at least 1"):
+        FaceTracker(predictor, every=0)
+
+
+def test_detect_near_finds_only_the_face_near_the_box(predictor):
+    gray = to_gray(example_frame())
+    (box,) = predictor.detect(gray, VIDEO_DETECT_WIDTH)
+    assert _iou(predictor.detect_near(gray, box), box) > 0.7
+    x, y, w, h = box
+    assert predictor.detect_near(gray, (x + 3 * w, y, w, h)) is None  # three face widths away: not there
+    two = np.concatenate([gray, gray], axis=1)  # the face twice, 640 pixels apart
+    assert _iou(predictor.detect_near(two, (x + 640, y, w, h)), (x + 640, y, w, h)) > 0.7  # the right one
+
+
+def test_tracked_latency_pays_for_a_scan_once_in_every_frames(predictor):
+    from fer_edu.demo import frame_latency
+
+    result = frame_latency(predictor, example_frame(), repeats=20, warmup=1, track_every=TRACK_EVERY)
+    assert result["faces"] == 1 and result["track_every"] == TRACK_EVERY and result["full_scans"] == 2
+    assert 0 < result["median_ms"] <= result["p90_ms"] and result["mean_ms"] > 0
+    assert frame_latency(predictor, example_frame(), repeats=3, warmup=1)["full_scans"] == 3  # every frame
+
+
 def test_webcam_bench_command(capsys, tmp_path):
     import json
 
@@ -324,6 +370,8 @@ def test_webcam_bench_command(capsys, tmp_path):
     assert saved["faces"] == 1 and saved["repeats"] == 3 and saved["target_ms"] == 16 and saved["device_kind"] == "cpu"
     assert saved["threads"] == 1  # the threads the measurement ran with, not the machine's
     assert "detection" in out and saved["detect_median_ms"] > 0 and saved["model_median_ms"] > 0
+    assert saved["full_scans"] == 3 and saved["tracked"]["track_every"] == TRACK_EVERY  # both loops, each saved
+    assert saved["tracked"]["faces"] == 1 and saved["tracked"]["median_ms"] > 0 and "tracked between" in out
 
 
 def test_webcam_bench_saves_by_default_to_its_kind_of_cpu(capsys, tmp_path, monkeypatch):

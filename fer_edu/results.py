@@ -196,7 +196,7 @@ def summary_rows(root: Path | None = None) -> list[dict]:
                 runs = device_runs(result, kind)
                 missing = [x for x in seeds_for(exp) if x not in s["seeds"]]
                 late = over_budget(exp, runs) if kind == "cpu" else []
-                status = "stale" if stale else (f"seeds {missing} owed" if missing else "ok")
+                status = "stale" if stale else (f"{_seeds_text(missing)} owed" if missing else "ok")
                 rows.append({
                     "name": exp.name, "scale": scale, "device": kind, "seeds": s["seeds"],
                     "private_mean": s["private_mean"], "private_std": s["private_std"],
@@ -204,26 +204,26 @@ def summary_rows(root: Path | None = None) -> list[dict]:
                     "train_accuracy": float(np.mean([r["train_accuracy"] for r in runs])),
                     "wall_time_s": float(np.mean([r["wall_time_s"] for r in runs])),
                     "concurrent_runs": max(r.get("concurrent_runs", 1) for r in runs),
-                    "status": status + (f"; seeds {late} over the {exp.budget_min}-min budget" if late else ""),
+                    "status": status + (f"; {_seeds_text(late)} over the {exp.budget_min}-min budget" if late else ""),
                 })
     return rows
 
 
 def summary_table(rows: list[dict]) -> str:
     """The rows as a Markdown table."""
-    head = ("| name | scale | device | seeds | PrivateTest mean | std | chosen epochs | train acc | wall time | status |\n"
-            "|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| name | scale | device | seeds | PrivateTest, mean ± sd | chosen epochs | train acc | wall time | status |\n"
+            "|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
         if "private_mean" not in r:
-            lines.append(f"| {r['name']} | {r['scale']} | | | | | | | | {r['status']} |")
+            lines.append(f"| {r['name']} | {r['scale']} | | | | | | | {r['status']} |")
             continue
-        std = f"{r['private_std']:.2%}" if r["private_std"] is not None else "-"
+        std = f" ± {100 * r['private_std']:.2f}" if r["private_std"] is not None else ""
         shared = f" ({r['concurrent_runs']} runs at once)" if r.get("concurrent_runs", 1) > 1 else ""
         lines.append(
             f"| {r['name']} | {r['scale']} | {r['device']} | {','.join(map(str, r['seeds']))} | "
-            f"{r['private_mean']:.2%} | {std} | {','.join(map(str, r['selected_epochs']))} | "
-            f"{r['train_accuracy']:.1%} | {r['wall_time_s'] / 60:.1f} min{shared} | {r['status']} |")
+            f"{100 * r['private_mean']:.2f} %{std} | {','.join(map(str, r['selected_epochs']))} | "
+            f"{100 * r['train_accuracy']:.1f} % | {r['wall_time_s'] / 60:.1f} min{shared} | {r['status']} |")
     return "\n".join(lines)
 
 
@@ -647,7 +647,7 @@ def scale_cost_text(bench: dict | None, scale) -> str:
         return f"{_minutes_text(seconds)} ({scale.epochs} × {images:,} images at {rate:,.0f}/s)"
     # A wider network trains more slowly: its rate gives an upper bound.
     bound = _minutes_text(seconds)
-    return f"{bound if bound.startswith('<') else '≤ ' + bound} ({scale.epochs} × {images:,} images at {rate:,.0f}/s, the rate at width {row['width']:g}: an upper bound)"
+    return f"{bound if bound.startswith('<') else '≤ ' + bound} ({scale.epochs} × {images:,} images at {rate:,.0f}/s, width {row['width']:g}'s rate)"
 
 
 #: The training benchmarks (``python -m fer_edu bench``), one file per kind of machine: a CPU that
@@ -685,7 +685,9 @@ def cost_table_markdown(root: Path | None = None) -> str:
                          f"{b['device']}, {b.get('threads', '?')} threads" if b["device_kind"] == "cpu" else b["device"])
                          for kind, b in benches.items())
     lines += ["", ("Training images per second of the final model measured by `python -m fer_edu bench` "
-                   f"({measured}). Evaluation, loading and other work come on top: a "
+                   f"({measured}). A time after \"≤\" is an upper bound: that network was not benchmarked, so it "
+                   "is timed at the rate of a wider one, which trains more slowly. Evaluation, loading and other "
+                   "work come on top: a "
                    f"whole laptop-scale `final` run took {wall_time_text('final', 'laptop', root)}"
                    f"{_cpu_kinds_text(device_runs(load_result('final', 'laptop', root), 'cpu'))}.")]
     return "\n".join(lines)
@@ -772,7 +774,7 @@ def leak_table_markdown(root: Path | None = None) -> str:
             continue
         mean = np.mean([s["leak_points"] for s in summaries])
         parts.append(f"**{scale} scale**\n\n{_markdown_rows([leak_row(s) for s in summaries])}\n\n`final_leak` trains "
-                     f"the final model exactly as `final`; mean leak over the {len(summaries)} seed(s): {mean:+.2f} points.")
+                     f"the final model exactly as `final`; mean leak over {_seeds_text([s['seed'] for s in summaries])}: {mean:+.2f} points.")
     return "\n\n".join(parts)
 
 

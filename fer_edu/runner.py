@@ -104,7 +104,7 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
                      private_accuracy=entry["private_accuracy"], commit=commit)
         ckpt.unlink(missing_ok=True)
         print(f"PrivateTest {entry['private_accuracy']:.2%} (epoch {entry['selected_epoch']} chosen on PublicTest), "
-              f"{time.perf_counter() - started:.0f} s -> {path}", flush=True)
+              f"{time.perf_counter() - started:.0f} s -> {_shown(path)}", flush=True)
         written.append(path)
     return written
 
@@ -203,6 +203,14 @@ def reproduce(name: str, scale: str = "laptop", seed: int = 0, *, data_path: str
              "same": again["private_accuracy"] == committed[0]["private_accuracy"]}
     results_module.record_reproduction(entry)
     return entry
+
+
+def _shown(path: Path) -> str:
+    """A path as a reader wants it printed: relative to the repository when inside it (no machine's folders)."""
+    try:
+        return str(Path(path).resolve().relative_to(results_module.REPO))
+    except ValueError:
+        return str(path)
 
 
 def teacher_probabilities(name: str, members: int, scale: str, data: FERData, device: str | None = None) -> torch.Tensor:

@@ -41,7 +41,7 @@ def test_cost_table_is_arithmetic_on_the_bench_files(tmp_path):
     assert laptop[2] == "5.3 min (11 × 28,709 images at 1,000/s)"  # 11 * 28709 / 1000 s
     assert laptop[3:] == ["not yet measured", "not yet measured"]  # no bench-cpu-fp32.json, no bench-cuda.json
     smoke = _row(table, "smoke")
-    assert smoke[2] == "≤ 10 s (2 × 512 images at 100/s, the rate at width 1: an upper bound)"  # width 0.125 bounded by width 1
+    assert smoke[2] == "≤ 10 s (2 × 512 images at 100/s, width 1's rate)"  # width 0.125 bounded by width 1
     R.write_json(tmp_path / "bench-cpu-fp32.json", _bench(250.0, 25.0, "Plain CPU"))
     R.write_json(tmp_path / "bench-cuda.json", _bench(20000.0, 5000.0, "Some GPU", "cuda"))
     table = R.cost_table_markdown(tmp_path)

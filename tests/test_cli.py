@@ -282,3 +282,11 @@ def test_test_shifts_measures_publictest_with_kept_weights_and_refuses_other_wei
     (smoke / "final.json").write_text(json.dumps(tampered))
     assert main(["test-shifts", "final", "--scale", "smoke"]) == 2
     assert "not the recorded run's weights" in capsys.readouterr().err
+
+
+def test_a_run_prints_its_result_path_relative_to_the_repository(tmp_path):
+    from fer_edu.results import REPO
+    from fer_edu.runner import _shown
+
+    assert _shown(REPO / "runs" / "results" / "smoke" / "vgg19.json") == "runs/results/smoke/vgg19.json"
+    assert _shown(tmp_path / "x.json") == str(tmp_path / "x.json")  # outside the repository: as it is

@@ -103,7 +103,7 @@ def augmentation_grid(images, aug, n_draws: int = 5, seed: int = 0, data: FERDat
 
 def training_curves(result: dict, title: str | None = None) -> plt.Figure:
     """Loss and accuracy per epoch, training (augmented) and PublicTest, one line per seed (Figures 7-8)."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(8, 3.2))  # about the book's width: its text stays legible
     for run in result["runs"]:
         h = run["history"]
         epochs = [e["epoch"] for e in h]
@@ -137,7 +137,7 @@ def confusion_matrix_plot(result: dict, ax: plt.Axes | None = None, title: str |
     else:
         fig = ax.figure
     sns.heatmap(rows, annot=True, fmt=".0%", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax,
-                xticklabels=CLASSES, yticklabels=CLASSES, annot_kws={"fontsize": 7})
+                xticklabels=CLASSES, yticklabels=CLASSES, annot_kws={"fontsize": 8})
     ax.set(xlabel="predicted", ylabel="true")
     ax.set_title(title or f"{result['name']}, {result['scale']} scale, PrivateTest", fontsize=9)
     fig.tight_layout()
@@ -150,15 +150,20 @@ def attention_on_faces(images, weights, titles: list[str], data: FERData | None 
     The dotted line is uniform attention (1/48 per row); a bar twice as long is twice that weight.
     """
     n = len(images)
-    fig, axes = plt.subplots(1, n, figsize=(1.9 * n, 2.3), squeeze=False)
+    # At most four faces a row: seven in one row shrink to illegible titles at the book's width.
+    columns = min(n, 4)
+    grid_rows = -(-n // columns)
+    fig, axes = plt.subplots(grid_rows, columns, figsize=(1.9 * columns, 2.3 * grid_rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
     rows = np.arange(48)
-    for ax, img, w, title in zip(axes[0], images, np.asarray(weights), titles):
+    for ax, img, w, title in zip(axes.flat, images, np.asarray(weights), titles):
         ax.imshow(np.asarray(img), cmap="gray", vmin=0, vmax=255, extent=(0, 48, 48, 0))
         bar = w * 48 * 4  # uniform attention (1/48 per row) is a 4-pixel bar
         ax.barh(rows + 0.5, bar, left=48, height=1.0, color="tab:orange")
         ax.axvline(52, color="black", lw=0.6, ls=":")  # the uniform weight
         ax.set_xlim(0, 48 + max(16.0, float(bar.max()) + 1))
-        ax.set_title(title, fontsize=7)
+        ax.set_title(title, fontsize=9)
         ax.axis("off")
     if data is not None:
         add_banner(fig, data)

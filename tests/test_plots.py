@@ -36,6 +36,10 @@ def test_attention_on_faces_draws_one_bar_per_row():
     w = np.full((2, 48), 1 / 48)
     fig = plots.attention_on_faces(data.images[:2], w, ["a", "b"], data)
     assert len(fig.axes[0].patches) == 48
+    seven = plots.attention_on_faces(data.images[:7], np.full((7, 48), 1 / 48), list("abcdefg"))
+    shown = [ax for ax in seven.axes if ax.patches]
+    assert len(shown) == 7 and len(seven.axes) == 8  # two rows of four, the last cell empty
+    assert [ax.get_title() for ax in shown] == list("abcdefg")
 
 
 def test_committed_demo_weights_load_and_say_what_they_are():

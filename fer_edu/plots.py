@@ -391,27 +391,37 @@ def accuracy_against_minutes(points: list[dict], labelled: tuple[str, ...] = (),
     """PrivateTest accuracy against CPU minutes per run, one marker per name (``results.cost_points``).
 
     Orange: the ``beyond`` group; blue: rebuilding the paper. Hollow markers are runs that ended
-    with the machine busy, whose minutes overstate the cost. The names in ``labelled``, and any
-    point below ``floor`` (a collapse worth naming), carry their name.
+    with the machine busy, whose minutes overstate the cost. The names in ``labelled`` carry their
+    name. A point below ``floor`` (a collapse) would squash the others into a line: it is drawn as a
+    triangle on the bottom edge, with its name and accuracy.
     """
     fig, ax = plt.subplots(figsize=(7, 3.8))
+    edge = floor - 0.01
     for p in points:
         color = "tab:orange" if p["group"] == "beyond" else "tab:blue"
-        ax.plot(p["minutes"], p["accuracy"], "o", ms=5, color=color, mfc="none" if p["shared"] else color)
-        if p["name"] in labelled or p["accuracy"] < floor:
+        below = p["accuracy"] < floor
+        ax.plot(p["minutes"], edge if below else p["accuracy"], "v" if below else "o", ms=5, color=color,
+                mfc="none" if p["shared"] else color, clip_on=False)
+        if below:
+            ax.annotate(f"{p['name']}: {p['accuracy']:.1%}, off the scale", (p["minutes"], edge), fontsize=8,
+                        xytext=(6, 4), textcoords="offset points")
+        elif p["name"] in labelled:
             ax.annotate(p["name"], (p["minutes"], p["accuracy"]), fontsize=8, xytext=(4, 2), textcoords="offset points")
+    if points:
+        ax.set_ylim(edge, max(p["accuracy"] for p in points) + 0.02)
     ax.set_xscale("log")
     if points:
         low, high = min(p["minutes"] for p in points), max(p["minutes"] for p in points)
         ticks = [t for t in (1, 2, 3, 5, 10, 20, 30, 60, 120, 240, 480) if low / 1.5 <= t <= high * 1.5]
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.yaxis.set_major_locator(matplotlib.ticker.MultipleLocator(0.05))  # whole percents: no 62.5 % shown as 62 %
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
     ax.set(xlabel="CPU minutes for one run (its fastest seed; 2 cores; log scale)", ylabel="PrivateTest accuracy")
     handles = [matplotlib.lines.Line2D([], [], marker="o", ls="", color=c, mfc=f, label=t) for c, f, t in (
         ("tab:blue", "tab:blue", "rebuilding the paper"), ("tab:orange", "tab:orange", "beyond it"),
         ("gray", "none", "ended with the machine busy: time overstated"))]
-    ax.legend(handles=handles, fontsize=8, loc="lower right")
+    ax.legend(handles=handles, fontsize=8, loc="upper left")  # the lower edge holds the collapses
     ax.set_title(title or "laptop scale: accuracy against training time", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()

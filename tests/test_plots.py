@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from fer_edu import plots
 from fer_edu.data import synthetic_faces
@@ -121,5 +122,7 @@ def test_accuracy_against_minutes_hollows_busy_runs_and_names_collapses():
     assert [(l.get_xdata()[0], l.get_mfc() == "none") for l in markers] == [
         (5.0, False), (17.0, True), (4.0, False), (4.5, False)]
     assert markers[1].get_color() == "tab:orange" and markers[0].get_color() == "tab:blue"
-    assert sorted(t.get_text() for t in ax.texts) == ["final", "t1_collapse"]  # vgg11: neither asked for nor a collapse
+    assert sorted(t.get_text() for t in ax.texts) == ["final", "t1_collapse: 25.0%, off the scale"]  # vgg11: neither
+    assert markers[2].get_marker() == "v" and markers[2].get_ydata()[0] == ax.get_ylim()[0]  # the collapse on the edge
+    assert ax.get_ylim()[0] == pytest.approx(0.49)  # the others are not squashed down to 25 %
     assert [t.get_text() for t in ax.get_xticklabels()] == ["3", "5", "10", "20"]

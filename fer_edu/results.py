@@ -583,7 +583,7 @@ def _devices(names: list[str], scale: str, root: Path | None, device: str) -> st
     seen = set()
     for name in names:
         for r in device_runs(load_result(name, scale, root), device):
-            seen.add(f"{r['device']}, {r['threads']} threads" if r.get("threads") else r["device"])
+            seen.add(machine_label(r))
     return "; ".join(sorted(seen)) or "no runs yet"
 
 
@@ -656,6 +656,21 @@ def scale_cost_text(bench: dict | None, scale) -> str:
 BENCH_KINDS = {"cpu": "a CPU with native bf16", "cpu-fp32": "a CPU without (fp32)", "cuda": "a GPU"}
 
 
+def machine_label(record: dict) -> str:
+    """A machine as a reader can tell it apart: a GPU by its name; a CPU by its name, whether it computes
+    bfloat16 natively, its instruction set where recorded and its threads, e.g.
+    ``AMD EPYC, fp32 only (AVX2), 2 threads`` (two CPUs a virtual machine both calls "AMD EPYC" differ here)."""
+    if record.get("device_kind", "cpu") != "cpu":
+        return record["device"]
+    parts = [record["device"]]
+    if record.get("bf16") is not None:
+        precision = "native bf16" if record["bf16"] else "fp32 only"
+        parts.append(f"{precision} ({record['isa']})" if record.get("isa") else precision)
+    if record.get("threads"):
+        parts.append(f"{record['threads']} threads")
+    return ", ".join(parts)
+
+
 def bench_kind(device_kind: str, bf16: bool) -> str:
     """The :data:`BENCH_KINDS` key of a machine: ``cpu`` and ``cpu-fp32`` tell the CPUs apart by bf16."""
     return "cpu" if device_kind == "cpu" and bf16 else "cpu-fp32" if device_kind == "cpu" else device_kind
@@ -681,8 +696,7 @@ def cost_table_markdown(root: Path | None = None) -> str:
     for scale in SCALES.values():
         lines.append(f"| `{scale.name}` | width {scale.width:g}, batch {scale.batch_size}, {scale.epochs} epochs | "
                      + " | ".join(scale_cost_text(benches[kind], scale) for kind in BENCH_KINDS) + " |")
-    measured = "; ".join(f"`results/bench-{kind}.json`: " + (NOT_YET_MEASURED if b is None else
-                         f"{b['device']}, {b.get('threads', '?')} threads" if b["device_kind"] == "cpu" else b["device"])
+    measured = "; ".join(f"`results/bench-{kind}.json`: " + (NOT_YET_MEASURED if b is None else machine_label(b))
                          for kind, b in benches.items())
     lines += ["", ("Training images per second of the final model measured by `python -m fer_edu bench` "
                    f"({measured}). A time after \"≤\" is an upper bound: that network was not benchmarked, so it "

@@ -124,6 +124,23 @@ def native_bf16_cpu() -> bool:
     return " amx_bf16" in flags or " avx512_bf16" in flags
 
 
+# Widest first: the first of these a CPU's flags name is the one that sets its matrix speed.
+CPU_ISAS = (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2"))
+
+
+def cpu_isa(cpuinfo: str | None = None) -> str:
+    """The widest vector instruction set the CPU offers ("AMX", "AVX2", ...), "" when unknown.
+
+    Virtual machines often name their CPU only as "AMD EPYC" or the like; this tells two such apart."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return ""
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
+    return next((label for flag, label in CPU_ISAS if flag in flags), "")
+
+
 @dataclass
 class Runtime:
     """Where and how a run computes."""
@@ -156,8 +173,11 @@ class Runtime:
                         break
             except OSError:
                 pass
-        return {"device_kind": self.device.type, "device": name, "bf16": self.bf16,
-                "threads": torch.get_num_threads(), "cores": os.cpu_count()}
+        described = {"device_kind": self.device.type, "device": name, "bf16": self.bf16,
+                     "threads": torch.get_num_threads(), "cores": os.cpu_count()}
+        if self.device.type == "cpu":
+            described["isa"] = cpu_isa()
+        return described
 
 
 # --------------------------------------------------------------------------- pieces of a run

@@ -64,6 +64,16 @@ def test_bench_kind_tells_a_cpu_without_native_bf16_apart():
     assert set(R.BENCH_KINDS) == {"cpu", "cpu-fp32", "cuda"}
 
 
+def test_machine_label_tells_two_cpus_of_one_name_apart():
+    bf16 = {"device_kind": "cpu", "device": "AMD EPYC", "bf16": True, "isa": "AMX", "threads": 2}
+    fp32 = {**bf16, "bf16": False, "isa": "AVX2"}
+    assert R.machine_label(bf16) == "AMD EPYC, native bf16 (AMX), 2 threads"
+    assert R.machine_label(fp32) == "AMD EPYC, fp32 only (AVX2), 2 threads"
+    older = {k: v for k, v in fp32.items() if k != "isa"}  # files written before the instruction set was recorded
+    assert R.machine_label(older) == "AMD EPYC, fp32 only, 2 threads"
+    assert R.machine_label({"device_kind": "cuda", "device": "NVIDIA H100", "bf16": True}) == "NVIDIA H100"
+
+
 def test_chapter_times_read_the_train_cell_and_its_results(tmp_path):
     (tmp_path / "_toc.yml").write_text("parts:\n  - chapters:\n      - file: notebooks/a\n      - file: notebooks/b\n"
                                        "      - file: book/page\n      - file: book/references\n")

@@ -294,3 +294,13 @@ def test_predict_with_test_time_shifts_averages_five_views(tiny):
         by_hand = sum(torch.softmax(model(shifted(normalize(x), dx, dy)), 1)
                       for dx, dy in ((0, 0), (2, 0), (-2, 0), (0, 2), (0, -2))) / 5
     assert torch.allclose(shifted_probs, by_hand, atol=1e-5)
+
+
+def test_cpu_isa_names_the_widest_instruction_set_and_runtime_records_it():
+    from fer_edu.train import cpu_isa
+    epyc = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    assert cpu_isa(epyc) == "AVX2"
+    assert cpu_isa(epyc.replace("avx2", "avx2 avx512f avx512_bf16 amx_bf16 amx_tile")) == "AMX"
+    assert cpu_isa(epyc.replace("avx2", "avx2 avx512f")) == "AVX-512"
+    assert cpu_isa("model name\t: Apple M2\n") == ""  # no flags line (not x86): unknown, not a guess
+    assert Runtime.auto("cpu").describe()["isa"] == cpu_isa()

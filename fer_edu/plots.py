@@ -11,6 +11,12 @@ import numpy as np
 
 from .data import BANNER, CLASSES, FERData
 
+# The book shows a figure at most this wide (inches, at 100 dpi) and shrinks a wider one, its
+# text with it: 7-point titles on a 10-inch grid read as 5 points. Grids of faces are drawn within
+# it, with no text below SMALL_TEXT points.
+BOOK_WIDTH = 8.0
+SMALL_TEXT = 8
+
 
 def add_banner(fig: plt.Figure, data: FERData) -> None:
     """Stamp the synthetic-data banner on a figure made from synthetic faces (no-op for FER-2013)."""
@@ -23,8 +29,9 @@ def sample_grid(data: FERData, per_class: int = 8, split: str | None = "Training
     """A grid of random faces, one row per class (canonical order)."""
     part = data.split(split) if split else data
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(len(CLASSES), per_class, figsize=(per_class * 0.9, len(CLASSES) * 1.0 + 0.4),
-                             squeeze=False)
+    column = min(0.9, (BOOK_WIDTH - 0.8) / per_class)  # 0.8 inch for the class names
+    fig, axes = plt.subplots(len(CLASSES), per_class, squeeze=False,
+                             figsize=(0.8 + per_class * column, len(CLASSES) * column * 1.1 + 0.4))
     for row, name in enumerate(CLASSES):
         idx = np.flatnonzero(part.labels == row)
         chosen = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
@@ -35,7 +42,7 @@ def sample_grid(data: FERData, per_class: int = 8, split: str | None = "Training
             if col < len(chosen):
                 ax.imshow(part.images[chosen[col]], cmap="gray", vmin=0, vmax=255)
         axes[row, 0].set_ylabel(f"{name}\n({len(idx):,})", rotation=0, ha="right", va="center", fontsize=9)
-    fig.suptitle(f"{'Synthetic faces' if data.synthetic else 'FER-2013'}, {split or 'all splits'}", y=0.97)
+    fig.suptitle(f"{'Synthetic faces' if data.synthetic else 'FER-2013'}, {split or 'all splits'}", y=0.97, fontsize=10)
     add_banner(fig, data)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
@@ -45,15 +52,16 @@ def class_distribution(data: FERData) -> plt.Figure:
     """Images per class in each split (the paper's Figure 2, for all three splits)."""
     counts = data.counts()
     splits = [s for s in ("Training", "PublicTest", "PrivateTest") if s in counts]
-    fig, axes = plt.subplots(1, len(splits), figsize=(4.2 * len(splits), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(splits), figsize=(min(3.0 * len(splits), BOOK_WIDTH + 1), 3.0), squeeze=False)
     for ax, split in zip(axes[0], splits):
         values = [counts[split][c] for c in CLASSES]
         bars = ax.bar(CLASSES, values, color=plt.cm.tab10(np.arange(len(CLASSES))))
-        ax.bar_label(bars, labels=[f"{v:,}" for v in values], fontsize=7)
-        ax.set_title(f"{split} ({counts[split]['total']:,} images)")
+        ax.bar_label(bars, labels=[f"{v:,}" for v in values], fontsize=SMALL_TEXT - 1)
+        ax.set_title(f"{split} ({counts[split]['total']:,} images)", fontsize=10)
+        ax.tick_params(labelsize=SMALL_TEXT + 1)
         ax.tick_params(axis="x", rotation=45)
         ax.spines[["top", "right"]].set_visible(False)
-    axes[0, 0].set_ylabel("images")
+    axes[0, 0].set_ylabel("images", fontsize=SMALL_TEXT + 1)
     add_banner(fig, data)
     fig.tight_layout(rect=(0, 0, 1, 0.93 if data.synthetic else 1))
     return fig
@@ -63,10 +71,11 @@ def face_row(images, titles: list[str], data: FERData | None = None, suptitle: s
              size: float = 1.3) -> plt.Figure:
     """A row of faces with a title under each (e.g. duplicates, blank images, augmentations)."""
     n = max(len(images), 1)
+    size = min(size, BOOK_WIDTH / n)
     fig, axes = plt.subplots(1, n, figsize=(size * n, size + 0.6), squeeze=False)
     for ax, img, title in zip(axes[0], images, titles):
         ax.imshow(np.asarray(img), cmap="gray", vmin=0, vmax=255)
-        ax.set_title(title, fontsize=7)
+        ax.set_title(title, fontsize=SMALL_TEXT)
         ax.axis("off")
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
@@ -175,17 +184,19 @@ def attribution_grid(images, maps: dict[str, np.ndarray], titles: list[str] | No
                      data: FERData | None = None) -> plt.Figure:
     """Faces (first row) and one row of overlaid attribution maps per method."""
     n = len(images)
-    fig, axes = plt.subplots(len(maps) + 1, n, figsize=(1.45 * n, 1.5 * (len(maps) + 1)), squeeze=False)
+    column = min(1.45, (BOOK_WIDTH - 0.4) / n)  # 0.4 inch for the methods' names
+    fig, axes = plt.subplots(len(maps) + 1, n, figsize=(0.4 + column * n, (column + 0.1) * (len(maps) + 1)),
+                             squeeze=False)
     for c in range(n):
         axes[0, c].imshow(np.asarray(images[c]), cmap="gray", vmin=0, vmax=255)
         if titles:
-            axes[0, c].set_title(titles[c], fontsize=7)
+            axes[0, c].set_title(titles[c], fontsize=SMALL_TEXT)
         for r, (method, m) in enumerate(maps.items(), start=1):
             heat = np.abs(m[c])
             axes[r, c].imshow(np.asarray(images[c]), cmap="gray", vmin=0, vmax=255)
             axes[r, c].imshow(heat / max(heat.max(), 1e-12), cmap="inferno", alpha=0.6, vmin=0, vmax=1)
     for r, method in enumerate(maps, start=1):
-        axes[r, 0].set_ylabel(method.replace("_", "\n"), fontsize=8)
+        axes[r, 0].set_ylabel(method.replace("_", "\n"), fontsize=SMALL_TEXT)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])

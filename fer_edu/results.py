@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import tempfile
 from dataclasses import fields
@@ -412,6 +413,11 @@ def accuracy_text(name: str, scale: str = "laptop", root: Path | None = None, de
     return f"{100 * s['private_mean']:.1f} %{spread} ({_seeds_text(s['seeds'])}{where})"
 
 
+#: Between a table's per-seed accuracies: narrow no-break spaces around the slash, so a column of
+#: three or five seeds stays on one line where a rendered table would wrap it at the spaces.
+PER_SEED_SEPARATOR = "\u202f/\u202f"
+
+
 def comparison(names: list[str], scale: str = "laptop", root: Path | None = None, device: str | None = None):
     """A table of experiments: PrivateTest mean and spread over seeds, each seed, train accuracy, chosen epochs.
 
@@ -436,7 +442,7 @@ def comparison(names: list[str], scale: str = "laptop", root: Path | None = None
             **row,
             "PrivateTest": f"{100 * s['private_mean']:.2f} %",
             "std over seeds": f"{100 * s['private_std']:.2f}" if s["private_std"] is not None else "-",
-            "per seed": " / ".join(f"{100 * r['private_accuracy']:.1f}" for r in runs),
+            "per seed": PER_SEED_SEPARATOR.join(f"{100 * r['private_accuracy']:.1f}" for r in runs),
             "train (no aug.)": f"{100 * np.mean([r['train_accuracy'] for r in runs]):.1f} %",
             "chosen epochs": ", ".join(str(r["selected_epoch"]) for r in runs),
             "parameters": f"{runs[0]['parameters']:,}",
@@ -656,18 +662,20 @@ def scale_cost_text(bench: dict | None, scale) -> str:
 BENCH_KINDS = {"cpu": "a CPU with native bf16", "cpu-fp32": "a CPU without (fp32)", "cuda": "a GPU"}
 
 
-def machine_label(record: dict) -> str:
+def machine_label(record: dict, threads: bool = True) -> str:
     """A machine as a reader can tell it apart: a GPU by its name; a CPU by its name, whether it computes
-    bfloat16 natively, its instruction set where recorded and its threads, e.g.
+    bfloat16 natively, its instruction set where recorded and (``threads``) its threads, e.g.
     ``AMD EPYC, fp32 only (AVX2), 2 threads`` (two CPUs a virtual machine both calls "AMD EPYC" differ here)."""
     if record.get("device_kind", "cpu") != "cpu":
         return record["device"]
-    parts = [record["device"]]
+    # "Intel(R) Xeon(R) Processor" reads as "Intel Xeon": the marks and a closing "Processor" say nothing.
+    name = re.sub(r"\((R|TM)\)|\s+Processor\s*$", "", record["device"], flags=re.IGNORECASE)
+    parts = [" ".join(name.split())]
     if record.get("bf16") is not None:
         precision = "native bf16" if record["bf16"] else "fp32 only"
         parts.append(f"{precision} ({record['isa']})" if record.get("isa") else precision)
-    if record.get("threads"):
-        parts.append(f"{record['threads']} threads")
+    if threads and record.get("threads"):
+        parts.append(f"{record['threads']} thread{'s' if record['threads'] != 1 else ''}")
     return ", ".join(parts)
 
 

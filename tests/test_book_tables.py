@@ -72,6 +72,9 @@ def test_machine_label_tells_two_cpus_of_one_name_apart():
     older = {k: v for k, v in fp32.items() if k != "isa"}  # files written before the instruction set was recorded
     assert R.machine_label(older) == "AMD EPYC, fp32 only, 2 threads"
     assert R.machine_label({"device_kind": "cuda", "device": "NVIDIA H100", "bf16": True}) == "NVIDIA H100"
+    xeon = {**bf16, "device": "Intel(R) Xeon(R) Processor", "threads": 1}  # as /proc/cpuinfo names it
+    assert R.machine_label(xeon) == "Intel Xeon, native bf16 (AMX), 1 thread"
+    assert R.machine_label(xeon, threads=False) == "Intel Xeon, native bf16 (AMX)"
 
 
 def test_chapter_times_read_the_train_cell_and_its_results(tmp_path):

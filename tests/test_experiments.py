@@ -141,6 +141,8 @@ def test_book_helpers_read_results_or_say_not_yet_run(tmp_path):
     assert accuracy_text("final", "laptop", tmp_path, seeds=(5,)) == "not yet run"
     table = comparison(["final", "vgg19"], "laptop", tmp_path)
     assert table.loc["final", "PrivateTest"] == "61.00 %" and table.loc["vgg19", "PrivateTest"] == "not yet run"
+    # The seeds' accuracies hold no space a rendered table may break a line at.
+    assert table.loc["final", "per seed"] == "60.0\u202f/\u202f62.0" and " " not in table.loc["final", "per seed"]
     assert per_class_recall(["final"], "laptop", tmp_path).loc["happy", "final"] == "61.0 %"
 
 

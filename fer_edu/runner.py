@@ -334,10 +334,16 @@ def export_demo_model(scale: str = "laptop", budget_mb: float = 3.0, out: Path |
     """Commit-ready demo weights: of the runs whose chosen weights this machine kept (``runs/models``),
     the best on **PublicTest** (never PrivateTest) that fits ``budget_mb`` in float16.
 
-    Writes ``out`` (default ``results/models/demo.safetensors``) with the run's name, seed,
-    PublicTest and PrivateTest accuracy and the candidates it was chosen from; returns that metadata.
+    It replaces the demo file at ``out`` (default ``results/models/demo.safetensors``) only if it is
+    more accurate on PublicTest than the model that file holds: a machine that kept fewer runs'
+    weights must not swap a better demo for a worse one. Writes the run's name, seed, PublicTest and
+    PrivateTest accuracy, the candidates and the model it replaced; returns that metadata, with
+    ``kept`` true (and the file untouched) when the model in place stays.
     """
+    from .weights import read_metadata
+
     root = root or results_module.RESULTS_DIR
+    out = out or DEMO_WEIGHTS
     candidates = []
     for path in sorted((root / scale).glob("*.json")):
         result = results_module.load_result(path.stem, scale, root)
@@ -351,13 +357,20 @@ def export_demo_model(scale: str = "laptop", budget_mb: float = 3.0, out: Path |
         raise ValueError(f"no {scale}-scale run with kept weights fits {budget_mb} MB: train one first")
     # Best PublicTest; ties go to the smaller network.
     public, _, result, run, weights = max(candidates, key=lambda c: (c[0], c[1]))
+    names = sorted(f"{c[2]['name']}/seed{c[3]['seed']}" for c in candidates)
+    previous = read_metadata(out) if Path(out).exists() else None
+    if previous and previous.get("public_accuracy") is not None and previous["public_accuracy"] >= public:
+        return {**previous, "kept": True, "best_candidate": f"{result['name']}/seed{run['seed']}",
+                "best_candidate_public_accuracy": public, "candidates": names}
     cfg = result["config"]
     meta = {"name": result["name"], "scale": scale, "seed": run["seed"], "public_accuracy": public,
             "tta_flip": bool(cfg.get("tta_flip", False)),
             "private_accuracy": run["private_accuracy"], "commit": run["commit"],
             "note": f"the demo model: best PublicTest accuracy of the {len(candidates)} {scale}-scale runs whose "
                     f"weights were kept (fit {budget_mb:g} MB in float16); weights stored in float16",
-            "candidates": sorted(f"{c[2]['name']}/seed{c[3]['seed']}" for c in candidates)}
-    save_weights(load_file_state(weights), out or DEMO_WEIGHTS, architecture=cfg["architecture"], width=cfg["width"],
+            "candidates": names}
+    if previous:
+        meta["replaces"] = {k: previous.get(k) for k in ("name", "scale", "seed", "public_accuracy", "private_accuracy")}
+    save_weights(load_file_state(weights), out, architecture=cfg["architecture"], width=cfg["width"],
                  dtype=torch.float16, **meta)
-    return meta
+    return {**meta, "kept": False}

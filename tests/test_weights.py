@@ -64,6 +64,21 @@ def test_demo_model_is_chosen_on_publictest_never_privatetest(tmp_path, monkeypa
     assert next(loaded.parameters()).dtype == torch.float32  # stored in float16, loaded as float32
     with pytest.raises(ValueError, match="fits"):
         export_demo_model("laptop", budget_mb=0.001, out=tmp_path / "x.safetensors", root=tmp_path)
+    # A machine that kept only a worse run's weights leaves the better demo in place...
+    (tmp_path / "runs" / "models" / "laptop" / "b" / "seed0.safetensors").unlink()
+    kept = export_demo_model("laptop", out=tmp_path / "demo.safetensors", root=tmp_path)
+    assert kept["kept"] and kept["name"] == "b" and kept["best_candidate"] == "a/seed0"
+    assert read_metadata(tmp_path / "demo.safetensors")["name"] == "b"
+    # ...and a more accurate one replaces it, saying what it replaced.
+    run = {"seed": 1, "device_kind": "cpu", "public_accuracy": 0.65, "private_accuracy": 0.6,
+           "parameters": count_parameters(model), "commit": "c0ffee"}
+    (tmp_path / "laptop" / "c.json").write_text(json.dumps(
+        {"name": "c", "config": {"architecture": "vgg11", "width": 0.125}, "runs": [run]}))
+    save_weights(model.state_dict(), tmp_path / "runs" / "models" / "laptop" / "c" / "seed1.safetensors",
+                 architecture="vgg11", width=0.125)
+    new = export_demo_model("laptop", out=tmp_path / "demo.safetensors", root=tmp_path)
+    assert not new["kept"] and new["name"] == "c" and new["replaces"]["name"] == "b"
+    assert read_metadata(tmp_path / "demo.safetensors")["replaces"]["public_accuracy"] == 0.60
 
 
 def test_committed_demo_model_is_the_publictest_choice():

@@ -825,12 +825,15 @@ def _percent_commit(run: dict) -> str:
 
 
 def _machine_text(entry: dict, which: str) -> str:
-    """``cpu, bf16`` / ``cpu, fp32`` for one side of a reproduction, or the device kind alone where
-    its precision was not recorded (reproductions before 2026-12-04)."""
-    bf16 = entry[which].get("bf16")
-    if entry["device_kind"] != "cpu" or bf16 is None:
+    """One side of a reproduction: a CPU by its name and precision (``AMD EPYC, native bf16``, see
+    :func:`machine_label`), ``cpu, bf16`` / ``cpu, fp32`` where only its precision was recorded, or the
+    device kind alone where neither was (reproductions before 2026-12-04)."""
+    side = entry[which]
+    if entry["device_kind"] != "cpu" or side.get("bf16") is None:
         return entry["device_kind"]
-    return f"cpu, {'bf16' if bf16 else 'fp32'}"
+    if side.get("device"):
+        return machine_label({**side, "device_kind": "cpu"}, threads=False)
+    return f"cpu, {'bf16' if side['bf16'] else 'fp32'}"
 
 
 def reproduction_table_markdown(root: Path | None = None) -> str:
@@ -849,8 +852,8 @@ def reproduction_table_markdown(root: Path | None = None) -> str:
         parts = ["\n".join(lines)]
     path = reproductions_path(root)
     repeated = json.loads(path.read_text())["runs"] if path.exists() else []
-    lines = [("**Repeated from a fresh clone** (`python -m fer_edu reproduce NAME --seed S`); a CPU's precision is "
-              "given where the repetition recorded it:\n"),
+    lines = [("**Repeated from a fresh clone** (`python -m fer_edu reproduce NAME --seed S`); a CPU's name and "
+              "precision are given where the repetition recorded them:\n"),
              "| run | scale | seed | committed on | repeated on | committed PrivateTest (commit) | repeated (commit) | same |",
              "|---|---|---|---|---|---|---|---|"]
     lines += [f"| `{r['name']}` | {r['scale']} | {r['seed']} | {_machine_text(r, 'committed')} | "

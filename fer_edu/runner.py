@@ -174,8 +174,9 @@ def reproduce(name: str, scale: str = "laptop", seed: int = 0, *, data_path: str
 
     The repetition writes under ``runs/reproduce/`` (never over the committed result, never from
     its checkpoints); the comparison is added to ``results/reproductions.json``. On the same kind
-    of machine (for CPUs: both with native bf16, or both without) the two PrivateTest accuracies
-    should be equal to the last digit; across kinds they differ by tenths of a point.
+    of machine (the same processor, or the same instructions, in the same precision) the two
+    PrivateTest accuracies should be equal to the last digit; across kinds (bf16 against fp32, AMX
+    against another CPU's bf16, CPU against GPU) they differ by tenths of a point.
     """
     kind = Runtime.auto(device).device.type
     committed = [r for r in results_module.device_runs(results_module.load_result(name, scale), kind)
@@ -197,7 +198,7 @@ def reproduce(name: str, scale: str = "laptop", seed: int = 0, *, data_path: str
         raise ValueError(f"the repetition of {name} seed {seed} failed: its output is above")
     again = next(r for r in results_module.device_runs(results_module.load_result(name, scale, scratch / "results"), kind)
                  if r["seed"] == seed)
-    keep = ("private_accuracy", "public_accuracy", "selected_epoch", "commit", "device", "bf16", "wall_time_s")
+    keep = ("private_accuracy", "public_accuracy", "selected_epoch", "commit", "device", "bf16", "isa", "wall_time_s")
     entry = {"name": name, "scale": scale, "seed": seed, "device_kind": kind,
              "committed": {k: committed[0].get(k) for k in keep}, "repeated": {k: again.get(k) for k in keep},
              "same": again["private_accuracy"] == committed[0]["private_accuracy"]}

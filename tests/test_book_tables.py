@@ -185,4 +185,10 @@ def test_reproduction_table_lists_repetitions_and_cpu_gpu_pairs(tmp_path):
     record_reproduction(other, tmp_path)
     assert "| `final` | laptop | 0 | cpu, bf16 | cpu, fp32 | 62.55 % (aaaaaaa) | 62.11 % (ccccccc) | no |" in \
         reproduction_table_markdown(tmp_path)
+    # two CPUs of the same precision are told apart by name and instruction set where recorded
+    vendors = {**entry, "name": "vgg19", "committed": {**entry["committed"], "bf16": True, "device": "AMD EPYC"},
+               "repeated": {**entry["repeated"], "bf16": True, "device": "Intel(R) Xeon(R) Processor", "isa": "AMX"}}
+    record_reproduction(vendors, tmp_path)
+    assert ("| `vgg19` | laptop | 0 | AMD EPYC, native bf16 | Intel Xeon, native bf16 (AMX) | 62.55 % (aaaaaaa) | "
+            "62.55 % (bbbbbbb) | yes |") in reproduction_table_markdown(tmp_path)
     assert "| `final_leak` / `final` | paper | 0 | 65.59 % (1b30456) | 65.39 % (22c6329) | -0.20 |" in table

@@ -226,6 +226,7 @@ def _bench_webcam(predictor, repeats: int, save: str | None = None) -> int:
     import os
 
     from .demo import TRACK_EVERY, example_frame, frame_latency
+    from .models import count_parameters
     from .results import bench_kind, bench_path, git_commit, write_json
     from .train import Runtime
 
@@ -241,7 +242,7 @@ def _bench_webcam(predictor, repeats: int, save: str | None = None) -> int:
         meta = predictor.meta
         model = {"name": meta.get("name", meta["architecture"]), "seed": meta.get("seed"),
                  "architecture": meta["architecture"], "width": meta["width"],
-                 "parameters": sum(p.numel() for p in predictor.model.parameters())}
+                 "parameters": count_parameters(predictor.model)}
         write_json(Path(save), {**machine, **result, "tracked": {k: tracked[k] for k in keep}, "repeats": repeats,
                                 "frame": "640x480, the example photo's face", "model": model,
                                 "load_average_before": load, "commit": git_commit(), "target_ms": 16})

@@ -115,15 +115,6 @@ class TrainConfig:
 # --------------------------------------------------------------------------- device and precision
 
 
-def native_bf16_cpu() -> bool:
-    """True when the CPU computes bfloat16 natively (AMX or AVX512-BF16), where bf16 autocast pays."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
-
-
 # Widest first: the first of these a CPU's flags name is the one that sets its matrix speed.
 CPU_ISAS = (("amx_bf16", "AMX"), ("avx512_bf16", "AVX-512 BF16"), ("avx512f", "AVX-512"), ("avx2", "AVX2"))
 
@@ -139,6 +130,11 @@ def cpu_isa(cpuinfo: str | None = None) -> str:
             return ""
     flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
     return next((label for flag, label in CPU_ISAS if flag in flags), "")
+
+
+def native_bf16_cpu() -> bool:
+    """True when the CPU computes bfloat16 natively (AMX or AVX512-BF16), where bf16 autocast pays."""
+    return cpu_isa() in ("AMX", "AVX-512 BF16")
 
 
 @dataclass

@@ -370,10 +370,11 @@ def test_webcam_bench_command(capsys, tmp_path):
     assert saved["faces"] == 1 and saved["repeats"] == 3 and saved["target_ms"] == 16 and saved["device_kind"] == "cpu"
     assert saved["threads"] == 1  # the threads the measurement ran with, not the machine's
     from fer_edu.demo import Predictor
+    from fer_edu.models import count_parameters
 
     demo = Predictor()  # the model timed is named, with its size: the demo's weights change over time
     assert saved["model"]["name"] == demo.meta["name"] and saved["model"]["seed"] == demo.meta["seed"]
-    assert saved["model"]["parameters"] == sum(p.numel() for p in demo.model.parameters()) > 0
+    assert saved["model"]["parameters"] == count_parameters(demo.model) > 0
     assert "detection" in out and saved["detect_median_ms"] > 0 and saved["model_median_ms"] > 0
     assert saved["full_scans"] == 3 and saved["tracked"]["track_every"] == TRACK_EVERY  # both loops, each saved
     assert saved["tracked"]["faces"] == 1 and saved["tracked"]["median_ms"] > 0 and "tracked between" in out

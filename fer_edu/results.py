@@ -312,9 +312,9 @@ def recipe_choice(scale: str, root: Path | None = None, device: str = "cpu") -> 
 
 def derived_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
     """The names chosen from results: ``modern``, ``best45`` and the ablation once the recipe search
-    has chosen, then ``student`` (distilled from the best45 ensemble with its PublicTest-chosen k)
-    once that ensemble is recorded; none before."""
-    from .experiments import recipe_experiments, student_experiment
+    has chosen, then ``student`` and its further attempts (distilled from the best45 ensemble with its
+    PublicTest-chosen k) once that ensemble is recorded; none before."""
+    from .experiments import recipe_experiments, student_experiments
 
     choice = recipe_choice(scale, root)
     if choice is None:
@@ -322,13 +322,14 @@ def derived_experiments(scale: str, root: Path | None = None) -> list[Experiment
     out = recipe_experiments(choice["recipe"], choice["adopted"])
     ensemble_result = load_result("best45_ensemble", scale, root)
     if ensemble_result is not None:
-        out.append(student_experiment(choice["recipe"], ensemble_result["chosen_k"]))
+        out += student_experiments(choice["recipe"], ensemble_result["chosen_k"])
     return out
 
 
 #: names defined only once results exist, and what they wait for
 WAITING = {"modern": "the recipe search (search_*, seed 0)", "best45": "the recipe search (search_*, seed 0)",
-           "student": "the best45 ensemble (run best45, then `python -m fer_edu ensemble best45`)"}
+           **{name: "the best45 ensemble (run best45, then `python -m fer_edu ensemble best45`)"
+              for name in ("student", "student_t1", "student_w0.3")}}
 
 
 def experiments_for(names: list[str], scale: str, root: Path | None = None) -> list[Experiment]:

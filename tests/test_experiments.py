@@ -289,6 +289,14 @@ def test_student_appears_with_the_ensembles_k(tmp_path):
     cfg = student.config("laptop")
     assert (cfg.distill_from, cfg.distill_members, cfg.width) == ("best45", 3, 0.25) and student.budget_min == 30
     assert cfg.nesterov and cfg.label_smoothing == 0.1  # the recipe, from the search
+    # the further attempts: the student's config with one distillation setting changed each
+    attempts = {x.name: x.config("laptop") for x in derived_experiments("laptop", tmp_path)
+                if x.name.startswith("student_") and x.name != "student_alone"}
+    assert set(attempts) == {"student_t1", "student_w0.3"}
+    assert (attempts["student_t1"].distill_temperature, attempts["student_t1"].distill_weight) == (1.0, 0.7)
+    assert (attempts["student_w0.3"].distill_temperature, attempts["student_w0.3"].distill_weight) == (2.0, 0.3)
+    for cfg_attempt in attempts.values():
+        assert (cfg_attempt.width, cfg_attempt.epochs, cfg_attempt.distill_members) == (cfg.width, cfg.epochs, 3)
 
 
 def test_summary_lists_tuned_and_chosen_names(tmp_path):

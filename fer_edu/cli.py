@@ -227,7 +227,7 @@ def _bench_webcam(predictor, repeats: int, save: str | None = None) -> int:
 
     from .demo import TRACK_EVERY, example_frame, frame_latency
     from .models import count_parameters
-    from .results import bench_kind, bench_path, git_commit, write_json
+    from .results import bench_path, demo_bench_kind, git_commit, write_json
     from .train import Runtime
 
     load = list(os.getloadavg())
@@ -235,7 +235,7 @@ def _bench_webcam(predictor, repeats: int, save: str | None = None) -> int:
     tracked = frame_latency(predictor, example_frame(), repeats=repeats, track_every=TRACK_EVERY)
     if save is not None:
         machine = {k: v for k, v in Runtime.auto("cpu").describe().items() if k != "threads"}
-        save = save or bench_path(f"demo-{bench_kind('cpu', machine['bf16'])}")  # one file per kind of CPU
+        save = save or bench_path(f"demo-{demo_bench_kind(machine)}")  # one file per instruction set
         keep = ("median_ms", "p90_ms", "mean_ms", "faces", "detect_median_ms", "model_median_ms", "track_every",
                 "full_scans")
         # Which network the model's time is for: the demo weights change when a better run is exported.
@@ -345,8 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     webcam.add_argument("--bench", type=int, nargs="?", const=100, metavar="FRAMES",
                         help="no camera: time the loop on a 640x480 frame with the example photo's face (default 100 frames)")
     webcam.add_argument("--save", nargs="?", const="", metavar="PATH",
-                        help="with --bench: also write the measurement to PATH (default: results/bench-demo-cpu.json, "
-                             "or bench-demo-cpu-fp32.json on a CPU without native bf16)")
+                        help="with --bench: also write the measurement to PATH (default: results/bench-demo-cpu-<instruction "
+                             "set>.json, e.g. bench-demo-cpu-amx.json)")
     webcam.add_argument("--threads", type=int,
                         help="CPU threads for detection and model (default: OpenCV on all cores, the model on one)")
     webcam.set_defaults(func=cmd_webcam)

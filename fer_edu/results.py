@@ -690,6 +690,23 @@ def bench_path(kind: str, root: Path | None = None) -> Path:
     return (root or RESULTS_DIR) / f"bench-{kind}.json"
 
 
+def demo_bench_kind(machine: dict) -> str:
+    """The file key of a demo measurement (``webcam --bench --save``): ``cpu-amx``, ``cpu-avx512-bf16``,
+    ``cpu-avx2``... The demo's model computes in fp32 on every CPU, so its time a face depends on the
+    processor rather than on bf16: one file per instruction set. A record without one (made before runs
+    recorded it) keeps the training benchmarks' key, ``cpu`` or ``cpu-fp32``."""
+    kind, isa = machine.get("device_kind", "cpu"), machine.get("isa")
+    if kind != "cpu" or not isa:
+        return bench_kind(kind, bool(machine.get("bf16")))
+    return "cpu-" + isa.lower().replace("-", "").replace(" ", "-")
+
+
+def load_demo_benches(root: Path | None = None) -> list[dict]:
+    """Every demo measurement (``results/bench-demo-*.json``) with its ``file`` name, fastest frame first."""
+    records = [{**json.loads(p.read_text()), "file": p.name} for p in (root or RESULTS_DIR).glob("bench-demo-*.json")]
+    return sorted(records, key=lambda b: b["median_ms"])
+
+
 def load_benches(root: Path | None = None) -> dict[str, dict | None]:
     """Each :data:`BENCH_KINDS` benchmark as recorded, None where it has not been measured."""
     return {kind: json.loads(bench_path(kind, root).read_text()) if bench_path(kind, root).exists() else None

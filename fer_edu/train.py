@@ -158,21 +158,20 @@ class Runtime:
         return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def describe(self) -> dict:
+        cpuinfo = ""
         if self.device.type == "cuda":
             name = torch.cuda.get_device_name(self.device)
         else:
-            name = platform.processor() or platform.machine()
             try:
-                for line in Path("/proc/cpuinfo").read_text().splitlines():
-                    if line.startswith("model name"):
-                        name = line.split(":", 1)[1].strip()
-                        break
+                cpuinfo = Path("/proc/cpuinfo").read_text()  # read once: the model name here, the flags below
             except OSError:
                 pass
+            name = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
+                         if line.startswith("model name")), platform.processor() or platform.machine())
         described = {"device_kind": self.device.type, "device": name, "bf16": self.bf16,
                      "threads": torch.get_num_threads(), "cores": os.cpu_count()}
         if self.device.type == "cpu":
-            described["isa"] = cpu_isa()
+            described["isa"] = cpu_isa(cpuinfo)
         return described
 
 

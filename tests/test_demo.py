@@ -1,5 +1,6 @@
 import base64
 import io
+import json
 import struct
 import subprocess
 import sys
@@ -361,8 +362,6 @@ def test_tracked_latency_pays_for_a_scan_once_in_every_frames(predictor):
 
 
 def test_webcam_bench_command(capsys, tmp_path):
-    import json
-
     assert main(["webcam", "--bench", "3", "--threads", "1", "--save", str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
     assert "640x480 frame, 1 face(s)" in out and "median" in out
@@ -384,11 +383,16 @@ def test_webcam_bench_saves_by_default_to_its_kind_of_cpu(capsys, tmp_path, monk
     from fer_edu import results, train
 
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path)
-    for native, name in ((False, "bench-demo-cpu-fp32.json"), (True, "bench-demo-cpu.json")):
-        monkeypatch.setattr(train, "native_bf16_cpu", lambda native=native: native)
+    # Two CPUs with native bf16 but different instructions get a file each: the demo computes in fp32.
+    for isa, name in (("AVX2", "bench-demo-cpu-avx2.json"), ("AMX", "bench-demo-cpu-amx.json"),
+                      ("AVX-512 BF16", "bench-demo-cpu-avx512-bf16.json")):
+        monkeypatch.setattr(train, "cpu_isa", lambda cpuinfo=None, isa=isa: isa)
         assert main(["webcam", "--bench", "2", "--threads", "1", "--save"]) == 0
         assert (tmp_path / name).exists() and f"wrote {tmp_path / name}" in capsys.readouterr().out
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench-demo-cpu-fp32.json", "bench-demo-cpu.json"]
+        assert json.loads((tmp_path / name).read_text())["isa"] == isa
+    assert len(results.load_demo_benches(tmp_path)) == 3
+    # a record made before runs named their instruction set keeps the bf16 split
+    assert results.demo_bench_kind({"device_kind": "cpu", "bf16": False}) == "cpu-fp32"
 
 
 def _data_url(path: Path) -> str:

@@ -1000,6 +1000,29 @@ def shift_choice(name: str, scale: str = "laptop", root: Path | None = None) -> 
                                               for r in measured["seeds"]])) for px in gains}}
 
 
+def student_choice(scale: str = "laptop", root: Path | None = None, seeds: tuple[int, ...] = (0, 1, 2)) -> dict:
+    """Which distilled student the course reports: of ``student`` and its further attempts
+    (``experiments.STUDENT_ATTEMPTS``), the one with the best mean **PublicTest** accuracy over
+    ``seeds`` (a tie keeps the earlier declared). The choice waits until every attempt has all of
+    ``seeds`` on the CPU, so that no attempt is chosen before the others are measured.
+
+    Returns ``{"attempts": {name: {"seeds", "public", "private", "train"}}, "pending": [names],
+    "chosen": name or None}``; the means are fractions, None for an attempt with no seed yet.
+    """
+    from .experiments import STUDENT_ATTEMPTS
+
+    attempts, pending = {}, []
+    for name in ("student", *STUDENT_ATTEMPTS):
+        runs = [r for r in device_runs(load_result(name, scale, root), "cpu") if r["seed"] in seeds]
+        means = {key: float(np.mean([r[f"{key}_accuracy"] for r in runs])) if runs else None
+                 for key in ("public", "private", "train")}
+        attempts[name] = {"seeds": sorted(r["seed"] for r in runs), **means}
+        if len(runs) < len(seeds):
+            pending.append(name)
+    chosen = None if pending else max(attempts, key=lambda n: attempts[n]["public"])  # max keeps the first of a tie
+    return {"attempts": attempts, "pending": pending, "chosen": chosen}
+
+
 def ensemble(name: str, scale: str, public_labels: np.ndarray, private_labels: np.ndarray,
              root: Path | None = None, device: str = "cpu") -> dict:
     """Average the class probabilities of the first k seeds of ``name``, k = 1 ... n; choose k on PublicTest.

@@ -299,6 +299,37 @@ def test_student_appears_with_the_ensembles_k(tmp_path):
         assert (cfg_attempt.width, cfg_attempt.epochs, cfg_attempt.distill_members) == (cfg.width, cfg.epochs, 3)
 
 
+def test_student_is_chosen_on_publictest_once_every_attempt_has_its_seeds(tmp_path):
+    from fer_edu.results import derived_experiments, record_run, result_path, student_choice
+
+    _record_search(tmp_path, EVEN_SEARCH)
+    result_path("best45_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 5}))
+    students = {x.name: x for x in derived_experiments("laptop", tmp_path) if x.name in ("student", "student_t1", "student_w0.3")}
+    data = synthetic_faces(20, 5, 5)
+    data.info["sha256"] = "x"
+
+    def record(name, seed, public, private):
+        exp = students[name]
+        entry = {"seed": seed, "device_kind": "cpu", "public_accuracy": public, "private_accuracy": private,
+                 "selected_epoch": 40, "train_accuracy": 0.7, "wall_time_s": 1300.0}
+        record_run(exp, "laptop", exp.config("laptop"), data, entry, tmp_path, commit="abc")
+
+    # student_t1 is best on PrivateTest, student_w0.3 on PublicTest: PublicTest decides
+    for seed in (0, 1, 2):
+        record("student", seed, 0.640, 0.650)
+        record("student_t1", seed, 0.645, 0.700)
+    choice = student_choice("laptop", tmp_path)
+    assert choice["chosen"] is None and choice["pending"] == ["student_w0.3"]  # no choice before all are measured
+    assert choice["attempts"]["student_w0.3"]["public"] is None
+    record("student_w0.3", 0, 0.660, 0.600)
+    record("student_w0.3", 1, 0.660, 0.600)
+    assert student_choice("laptop", tmp_path)["chosen"] is None  # seed 2 still owed
+    record("student_w0.3", 2, 0.660, 0.600)
+    choice = student_choice("laptop", tmp_path)
+    assert choice["chosen"] == "student_w0.3" and choice["pending"] == []
+    assert choice["attempts"]["student_t1"]["private"] == pytest.approx(0.700)
+
+
 def test_summary_lists_tuned_and_chosen_names(tmp_path):
     from fer_edu.results import summary_rows
 

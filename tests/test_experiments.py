@@ -330,6 +330,48 @@ def test_student_is_chosen_on_publictest_once_every_attempt_has_its_seeds(tmp_pa
     assert choice["attempts"]["student_t1"]["private"] == pytest.approx(0.700)
 
 
+def test_best_single_network_is_chosen_on_publictest_at_seed_0_and_then_trains_every_member(tmp_path):
+    from fer_edu.experiments import BEST_ATTEMPTS, ENSEMBLE_SEEDS, seeds_for
+    from fer_edu.results import best_choice, derived_experiments, owed, record_run
+
+    _record_search(tmp_path, EVEN_SEARCH)
+    nets = {x.name: x for x in derived_experiments("laptop", tmp_path) if x.name.startswith("best45")}
+    assert set(nets) == {"best45", *BEST_ATTEMPTS}
+    base = nets["best45"].config("laptop")
+    light = nets["best45_light"].config("laptop")
+    assert (light.width, light.batch_size, light.lr, light.epochs) == (base.width, base.batch_size, base.lr, 34)
+    assert light.augment.erasing == 0 and light.augment.translate == 0 and light.augment.scale == (1.0, 1.0)
+    assert light.augment.rotation == base.augment.rotation and light.augment.flip
+    assert nets["best45_e34"].config("laptop") == replace(base, epochs=34)
+    assert all(seeds_for(nets[n]) == (0,) and nets[n].budget_min == 45 and nets[n].keep_probabilities
+               for n in BEST_ATTEMPTS)
+    data = synthetic_faces(20, 5, 5)
+    data.info["sha256"] = "x"
+
+    def record(name, seed, public, private):
+        exp = nets[name]
+        entry = {"seed": seed, "device_kind": "cpu", "public_accuracy": public, "private_accuracy": private,
+                 "selected_epoch": 30, "train_accuracy": 0.7, "wall_time_s": 2400.0}
+        record_run(exp, "laptop", exp.config("laptop"), data, entry, tmp_path, commit="abc")
+
+    # best45_mild is best on PrivateTest, best45_light on PublicTest: PublicTest decides
+    record("best45", 0, 0.650, 0.680)
+    record("best45_e34", 0, 0.655, 0.690)
+    record("best45_mild", 0, 0.660, 0.720)
+    choice = best_choice("laptop", tmp_path)
+    assert choice["chosen"] is None and choice["pending"] == ["best45_light"]  # no choice before all are measured
+    assert [x.name for x, _ in owed(list(nets.values()), "laptop", "cpu", tmp_path)] == \
+        ["best45", "best45", "best45", "best45", "best45_light"]  # seeds 1-4 of best45, seed 0 of the last attempt
+    record("best45_light", 0, 0.670, 0.600)
+    choice = best_choice("laptop", tmp_path)
+    assert choice["chosen"] == "best45_light" and choice["attempts"]["best45_mild"]["private"] == pytest.approx(0.72)
+    assert choice["attempts"]["best45_light"]["epochs"] == 34 and choice["attempts"]["best45_light"]["minutes"] == 40
+    # once chosen, the attempt trains the ensemble's members; the others stay at seed 0
+    nets = {x.name: x for x in derived_experiments("laptop", tmp_path) if x.name.startswith("best45")}
+    assert seeds_for(nets["best45_light"]) == ENSEMBLE_SEEDS and seeds_for(nets["best45_mild"]) == (0,)
+    assert [s for x, s in owed([nets["best45_light"]], "laptop", "cpu", tmp_path)] == [1, 2, 3, 4]
+
+
 def test_summary_lists_tuned_and_chosen_names(tmp_path):
     from fer_edu.results import summary_rows
 

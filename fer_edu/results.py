@@ -1030,7 +1030,8 @@ def best_choice(scale: str = "laptop", root: Path | None = None) -> dict:
     on the CPU, so that no attempt is chosen before the others are measured.
 
     Returns ``{"attempts": {name: {"public", "private", "train", "epochs", "minutes"} or None},
-    "pending": [names], "chosen": name or None}`` (accuracies as fractions, for seed 0).
+    "pending": [names], "chosen": name or None}`` (accuracies as fractions, for seed 0; "train" is None
+    for a run that did not record it).
     """
     from .experiments import BEST_ATTEMPTS
 
@@ -1043,7 +1044,7 @@ def best_choice(scale: str = "laptop", root: Path | None = None) -> dict:
             pending.append(name)
             continue
         attempts[name] = {"public": run["public_accuracy"], "private": run["private_accuracy"],
-                          "train": run["train_accuracy"], "epochs": result["config"]["epochs"],
+                          "train": run.get("train_accuracy"), "epochs": result["config"]["epochs"],
                           "minutes": run["wall_time_s"] / 60}
     chosen = None if pending else max(attempts, key=lambda n: attempts[n]["public"])  # max keeps the first of a tie
     return {"attempts": attempts, "pending": pending, "chosen": chosen}

@@ -254,6 +254,30 @@ def student_experiments(recipe: dict, members: int) -> list[Experiment]:
         for name, change in STUDENT_ATTEMPTS.items()]
 
 
+#: Students of the 45-minute network ``results.best_choice`` picked, declared on 2026-12-06 after the pick
+#: and before that network's seeds 1-4 and its ensemble were measured. The chosen student (student_w0.3) and
+#: student_alone fit their Training images (70.9 % and 70.7 % without augmentation) no better than best45
+#: did (71.1 %), so both take the picked network's augmentation with it: ``student_<suffix>`` is
+#: student_w0.3 (weight 0.3, temperature 2) distilled from the picked network's ensemble (its k chosen on
+#: PublicTest), ``student_alone_<suffix>`` the same network and recipe without a teacher; both trained at
+#: seeds 0-2 within 30 minutes a run. ``results.student_choice`` counts the first among the attempts.
+def chosen_students(recipe: dict, chosen: str, members: int) -> list[Experiment]:
+    """``student_<suffix>`` and ``student_alone_<suffix>`` for the picked network ``best45_<suffix>``
+    and the ``members`` of its ensemble (see the comment above)."""
+    suffix = chosen.removeprefix("best45_")
+    augment = {k: v for k, v in BEST_ATTEMPTS[chosen].items() if k == "augment"}
+    teacher = f"the {chosen} ensemble of {members}"
+    return [
+        Experiment(f"student_{suffix}", "beyond",
+                   f"the student distilled from {teacher} with its augmentation, the teacher's weight 0.3",
+                   architecture="vgg19", budget_min=30,
+                   extra={**recipe, **STUDENT, **STUDENT_ATTEMPTS["student_w0.3"], **augment,
+                          "distill_from": chosen, "distill_members": members}),
+        Experiment(f"student_alone_{suffix}", "beyond",
+                   f"the student's network with {chosen}'s augmentation, without a teacher",
+                   architecture="vgg19", extra={**recipe, **STUDENT_ALONE, **augment}, budget_min=30)]
+
+
 def _distill_text(change: dict) -> str:
     names = {"distill_temperature": "temperature", "distill_weight": "the teacher's weight"}
     return ", ".join(f"{names[k]} {v:g}" for k, v in change.items())

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import FERData
-from .experiments import SCALES, Experiment, seeds_for
+from .experiments import BEST_ATTEMPTS, SCALES, Experiment, seeds_for
 from .train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -314,22 +314,30 @@ def derived_experiments(scale: str, root: Path | None = None) -> list[Experiment
     """The names chosen from results: ``modern``, ``best45`` and the ablation once the recipe search
     has chosen, then ``student`` and its further attempts (distilled from the best45 ensemble with its
     PublicTest-chosen k) once that ensemble is recorded; none before."""
-    from .experiments import recipe_experiments, student_experiments
+    from .experiments import chosen_students, recipe_experiments, student_experiments
 
     choice = recipe_choice(scale, root)
     if choice is None:
         return []
-    out = recipe_experiments(choice["recipe"], choice["adopted"], best_choice(scale, root)["chosen"])
+    best = best_choice(scale, root)["chosen"]
+    out = recipe_experiments(choice["recipe"], choice["adopted"], best)
     ensemble_result = load_result("best45_ensemble", scale, root)
     if ensemble_result is not None:
         out += student_experiments(choice["recipe"], ensemble_result["chosen_k"])
+    best_ensemble = load_result(f"{best}_ensemble", scale, root) if best not in (None, "best45") else None
+    if best_ensemble is not None:
+        out += chosen_students(choice["recipe"], best, best_ensemble["chosen_k"])
     return out
 
 
 #: names defined only once results exist, and what they wait for
 WAITING = {"modern": "the recipe search (search_*, seed 0)", "best45": "the recipe search (search_*, seed 0)",
            **{name: "the best45 ensemble (run best45, then `python -m fer_edu ensemble best45`)"
-              for name in ("student", "student_t1", "student_w0.3")}}
+              for name in ("student", "student_t1", "student_w0.3")},
+           **{f"student{alone}_{name.removeprefix('best45_')}":
+              f"{name}'s ensemble, and exist only if {name} is the network results.best_choice picks (run "
+              f"`python -m fer_edu run --owed {name}`, then `python -m fer_edu ensemble {name}`)"
+              for name in BEST_ATTEMPTS for alone in ("", "_alone")}}
 
 
 def experiments_for(names: list[str], scale: str, root: Path | None = None) -> list[Experiment]:
@@ -1000,23 +1008,32 @@ def shift_choice(name: str, scale: str = "laptop", root: Path | None = None) -> 
                                               for r in measured["seeds"]])) for px in gains}}
 
 
-def student_choice(scale: str = "laptop", root: Path | None = None, seeds: tuple[int, ...] = (0, 1, 2)) -> dict:
-    """Which distilled student the course reports: of ``student`` and its further attempts
-    (``experiments.STUDENT_ATTEMPTS``), the one with the best mean **PublicTest** accuracy over
-    ``seeds`` (a tie keeps the earlier declared). The choice waits until every attempt has all of
-    ``seeds`` on the CPU, so that no attempt is chosen before the others are measured.
+def student_choice(scale: str = "laptop", root: Path | None = None, seeds: tuple[int, ...] = (0, 1, 2),
+                   first_round: bool = False) -> dict:
+    """Which distilled student the course reports: of ``student``, its further attempts
+    (``experiments.STUDENT_ATTEMPTS``) and, once defined, the student of the network
+    :func:`best_choice` picked (``experiments.chosen_students``), the one with the best mean
+    **PublicTest** accuracy over ``seeds`` (a tie keeps the earlier declared). The choice waits until
+    every attempt has all of ``seeds`` on the CPU, so that no attempt is chosen before the others are
+    measured. ``first_round`` keeps to the first three, declared together (the choice before the
+    picked network's student existed).
 
-    Returns ``{"attempts": {name: {"seeds", "public", "private", "train"}}, "pending": [names],
-    "chosen": name or None}``; the means are fractions, None for an attempt with no seed yet.
+    Returns ``{"attempts": {name: {"seeds", "public", "private", "train", "teacher"}}, "pending": [names],
+    "chosen": name or None}``; the means are fractions, None for an attempt with no seed yet;
+    ``teacher`` is the ensemble the attempt distils from (``<name>_ensemble``).
     """
     from .experiments import STUDENT_ATTEMPTS
 
+    students = {x.name: x for x in derived_experiments(scale, root) if x.config(scale).distill_from}
+    names = ["student", *STUDENT_ATTEMPTS] + ([] if first_round else
+                                              [n for n in students if n not in ("student", *STUDENT_ATTEMPTS)])
     attempts, pending = {}, []
-    for name in ("student", *STUDENT_ATTEMPTS):
+    for name in names:
         runs = [r for r in device_runs(load_result(name, scale, root), "cpu") if r["seed"] in seeds]
         means = {key: float(np.mean([r[f"{key}_accuracy"] for r in runs])) if runs else None
                  for key in ("public", "private", "train")}
-        attempts[name] = {"seeds": sorted(r["seed"] for r in runs), **means}
+        teacher = students[name].config(scale).distill_from if name in students else "best45"
+        attempts[name] = {"seeds": sorted(r["seed"] for r in runs), **means, "teacher": f"{teacher}_ensemble"}
         if len(runs) < len(seeds):
             pending.append(name)
     chosen = None if pending else max(attempts, key=lambda n: attempts[n]["public"])  # max keeps the first of a tie
@@ -1033,8 +1050,6 @@ def best_choice(scale: str = "laptop", root: Path | None = None) -> dict:
     "pending": [names], "chosen": name or None}`` (accuracies as fractions, for seed 0; "train" is None
     for a run that did not record it).
     """
-    from .experiments import BEST_ATTEMPTS
-
     attempts, pending = {}, []
     for name in ("best45", *BEST_ATTEMPTS):
         result = load_result(name, scale, root)

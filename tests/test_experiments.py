@@ -372,6 +372,51 @@ def test_best_single_network_is_chosen_on_publictest_at_seed_0_and_then_trains_e
     assert [s for x, s in owed([nets["best45_light"]], "laptop", "cpu", tmp_path)] == [1, 2, 3, 4]
 
 
+def test_the_picked_networks_students_appear_with_its_ensemble_and_join_the_students_choice(tmp_path):
+    from fer_edu.experiments import BEST_ATTEMPTS, STUDENT_ALONE
+    from fer_edu.results import derived_experiments, record_run, result_path, student_choice
+
+    _record_search(tmp_path, EVEN_SEARCH)
+    result_path("best45_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 5}))
+    data = synthetic_faces(20, 5, 5)
+    data.info["sha256"] = "x"
+
+    def record(exp, seed, public):
+        entry = {"seed": seed, "device_kind": "cpu", "public_accuracy": public, "private_accuracy": 0.6,
+                 "selected_epoch": 30, "train_accuracy": 0.7, "wall_time_s": 1300.0}
+        record_run(exp, "laptop", exp.config("laptop"), data, entry, tmp_path, commit="abc")
+
+    nets = {x.name: x for x in derived_experiments("laptop", tmp_path)}
+    for name, public in (("best45", 0.65), ("best45_e34", 0.66), ("best45_mild", 0.69), ("best45_light", 0.68)):
+        record(nets[name], 0, public)
+    with pytest.raises(ValueError, match="best45_mild's ensemble"):
+        experiments_for(["student_mild"], "laptop", tmp_path)
+    with pytest.raises(ValueError, match="only if best45_light is the network"):
+        experiments_for(["student_alone_light"], "laptop", tmp_path)
+    assert "student_mild" not in student_choice("laptop", tmp_path)["attempts"]
+    result_path("best45_mild_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 4}))
+    known = {x.name: x for x in derived_experiments("laptop", tmp_path)}
+    assert not {"student_light", "student_e34"} & set(known)
+    mild, alone, w03 = (known[n].config("laptop") for n in ("student_mild", "student_alone_mild", "student_w0.3"))
+    assert (mild.distill_from, mild.distill_members) == ("best45_mild", 4)
+    assert (mild.distill_weight, mild.distill_temperature, mild.width, mild.epochs) == (
+        w03.distill_weight, w03.distill_temperature, w03.width, w03.epochs)
+    assert mild.augment == alone.augment == BEST_ATTEMPTS["best45_mild"]["augment"] != w03.augment
+    assert not alone.distill_from and alone.epochs == STUDENT_ALONE["epochs"] and known["student_mild"].budget_min == 30
+    # the new student joins the choice, which waits for it; the first round's choice stands alone
+    for name in ("student", "student_t1", "student_w0.3"):
+        for seed in (0, 1, 2):
+            record(known[name], seed, {"student_w0.3": 0.66}.get(name, 0.64))
+    choice = student_choice("laptop", tmp_path)
+    assert choice["pending"] == ["student_mild"] and choice["chosen"] is None
+    assert choice["attempts"]["student_mild"]["teacher"] == "best45_mild_ensemble"
+    assert choice["attempts"]["student_w0.3"]["teacher"] == "best45_ensemble"
+    assert student_choice("laptop", tmp_path, first_round=True)["chosen"] == "student_w0.3"
+    for seed in (0, 1, 2):
+        record(known["student_mild"], seed, 0.67)
+    assert student_choice("laptop", tmp_path)["chosen"] == "student_mild"
+
+
 def test_summary_lists_tuned_and_chosen_names(tmp_path):
     from fer_edu.results import summary_rows
 

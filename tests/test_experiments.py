@@ -1,5 +1,6 @@
 import json
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -299,20 +300,24 @@ def test_student_appears_with_the_ensembles_k(tmp_path):
         assert (cfg_attempt.width, cfg_attempt.epochs, cfg_attempt.distill_members) == (cfg.width, cfg.epochs, 3)
 
 
+def _record_seed(root, exp, seed, public, private=0.6, seconds=1300.0):
+    """Record one CPU seed of ``exp`` at laptop scale with these accuracies and minutes."""
+    data = synthetic_faces(20, 5, 5)
+    data.info["sha256"] = "x"
+    entry = {"seed": seed, "device_kind": "cpu", "public_accuracy": public, "private_accuracy": private,
+             "selected_epoch": 30, "train_accuracy": 0.7, "wall_time_s": seconds}
+    record_run(exp, "laptop", exp.config("laptop"), data, entry, root, commit="abc")
+
+
 def test_student_is_chosen_on_publictest_once_every_attempt_has_its_seeds(tmp_path):
-    from fer_edu.results import derived_experiments, record_run, result_path, student_choice
+    from fer_edu.results import derived_experiments, result_path, student_choice
 
     _record_search(tmp_path, EVEN_SEARCH)
     result_path("best45_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 5}))
     students = {x.name: x for x in derived_experiments("laptop", tmp_path) if x.name in ("student", "student_t1", "student_w0.3")}
-    data = synthetic_faces(20, 5, 5)
-    data.info["sha256"] = "x"
 
     def record(name, seed, public, private):
-        exp = students[name]
-        entry = {"seed": seed, "device_kind": "cpu", "public_accuracy": public, "private_accuracy": private,
-                 "selected_epoch": 40, "train_accuracy": 0.7, "wall_time_s": 1300.0}
-        record_run(exp, "laptop", exp.config("laptop"), data, entry, tmp_path, commit="abc")
+        _record_seed(tmp_path, students[name], seed, public, private)
 
     # student_t1 is best on PrivateTest, student_w0.3 on PublicTest: PublicTest decides
     for seed in (0, 1, 2):
@@ -332,7 +337,7 @@ def test_student_is_chosen_on_publictest_once_every_attempt_has_its_seeds(tmp_pa
 
 def test_best_single_network_is_chosen_on_publictest_at_seed_0_and_then_trains_every_member(tmp_path):
     from fer_edu.experiments import BEST_ATTEMPTS, ENSEMBLE_SEEDS, seeds_for
-    from fer_edu.results import best_choice, derived_experiments, owed, record_run
+    from fer_edu.results import best_choice, derived_experiments, owed
 
     _record_search(tmp_path, EVEN_SEARCH)
     nets = {x.name: x for x in derived_experiments("laptop", tmp_path) if x.name.startswith("best45")}
@@ -345,14 +350,9 @@ def test_best_single_network_is_chosen_on_publictest_at_seed_0_and_then_trains_e
     assert nets["best45_e34"].config("laptop") == replace(base, epochs=34)
     assert all(seeds_for(nets[n]) == (0,) and nets[n].budget_min == 45 and nets[n].keep_probabilities
                for n in BEST_ATTEMPTS)
-    data = synthetic_faces(20, 5, 5)
-    data.info["sha256"] = "x"
 
     def record(name, seed, public, private):
-        exp = nets[name]
-        entry = {"seed": seed, "device_kind": "cpu", "public_accuracy": public, "private_accuracy": private,
-                 "selected_epoch": 30, "train_accuracy": 0.7, "wall_time_s": 2400.0}
-        record_run(exp, "laptop", exp.config("laptop"), data, entry, tmp_path, commit="abc")
+        _record_seed(tmp_path, nets[name], seed, public, private, seconds=2400.0)
 
     # best45_mild is best on PrivateTest, best45_light on PublicTest: PublicTest decides
     record("best45", 0, 0.650, 0.680)
@@ -374,18 +374,11 @@ def test_best_single_network_is_chosen_on_publictest_at_seed_0_and_then_trains_e
 
 def test_the_picked_networks_students_appear_with_its_ensemble_and_join_the_students_choice(tmp_path):
     from fer_edu.experiments import BEST_ATTEMPTS, STUDENT_ALONE
-    from fer_edu.results import derived_experiments, record_run, result_path, student_choice
+    from fer_edu.results import derived_experiments, result_path, student_choice
 
     _record_search(tmp_path, EVEN_SEARCH)
     result_path("best45_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 5}))
-    data = synthetic_faces(20, 5, 5)
-    data.info["sha256"] = "x"
-
-    def record(exp, seed, public):
-        entry = {"seed": seed, "device_kind": "cpu", "public_accuracy": public, "private_accuracy": 0.6,
-                 "selected_epoch": 30, "train_accuracy": 0.7, "wall_time_s": 1300.0}
-        record_run(exp, "laptop", exp.config("laptop"), data, entry, tmp_path, commit="abc")
-
+    record = partial(_record_seed, tmp_path)
     nets = {x.name: x for x in derived_experiments("laptop", tmp_path)}
     for name, public in (("best45", 0.65), ("best45_e34", 0.66), ("best45_mild", 0.69), ("best45_light", 0.68)):
         record(nets[name], 0, public)

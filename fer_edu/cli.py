@@ -151,14 +151,18 @@ def cmd_export_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from .results import summary_rows, summary_table
+    from .results import ensemble_rows, ensemble_table, summary_rows, summary_table
 
     table = summary_table(summary_rows())
-    print(table)
+    ensembles = ensemble_table(ensemble_rows())
+    print(table + (f"\n\n{ensembles}" if ensembles else ""))
     if args.markdown:
         out = Path(args.markdown)
         out.write_text("# Results summary\n\nWritten by `python -m fer_edu results --markdown`. "
-                       "PrivateTest accuracy, epoch chosen on PublicTest.\n\n" + table + "\n")
+                       "PrivateTest accuracy, epoch chosen on PublicTest.\n\n" + table + "\n"
+                       + (f"\n## Ensembles\n\nThe first k seeds of one network, their probabilities averaged; "
+                          f"k chosen on PublicTest (`python -m fer_edu ensemble NAME`).\n\n{ensembles}\n"
+                          if ensembles else ""))
         print(f"wrote {out}")
     return 0
 

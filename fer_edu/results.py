@@ -228,6 +228,32 @@ def summary_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def ensemble_rows(root: Path | None = None) -> list[dict]:
+    """One row per committed ensemble (``<name>_ensemble.json``): its members, k chosen on PublicTest, both accuracies."""
+    root = root or RESULTS_DIR
+    rows = []
+    for scale in ("laptop", "paper"):
+        for path in sorted((root / scale).glob("*_ensemble.json")):
+            ens = json.loads(path.read_text())
+            k = ens["chosen_k"]
+            rows.append({"name": ens["name"], "scale": scale, "members": ens["members"], "seeds": ens["seeds"][:k],
+                         "offered": len(ens["seeds"]), "public": ens["public_accuracy_by_k"][k - 1],
+                         "private": ens["private_accuracy"]})
+    return rows
+
+
+def ensemble_table(rows: list[dict]) -> str:
+    """The ensemble rows as a Markdown table (empty text when none is recorded)."""
+    if not rows:
+        return ""
+    lines = ["| ensemble | scale | members | seeds averaged (k chosen on PublicTest) | PublicTest | PrivateTest |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['scale']} | {r['members']} | {','.join(map(str, r['seeds']))} "
+              f"(k = {len(r['seeds'])} of {r['offered']}) | {100 * r['public']:.2f} % | {100 * r['private']:.2f} % |"
+              for r in rows]
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- tuned learning rates
 
 SWEEP_BASES = {"sgd": "opt_sgd", "sgd_momentum": "t1_sgd_momentum", "adam": "opt_adam", "adamw": "final"}

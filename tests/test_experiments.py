@@ -119,10 +119,27 @@ def test_tuned_rate_is_chosen_on_publictest_only(tmp_path):
 
 
 def test_results_page_matches_results():
-    from fer_edu.results import summary_rows, summary_table
+    from fer_edu.results import ensemble_rows, ensemble_table, summary_rows, summary_table
 
     page = (Path(__file__).resolve().parents[1] / "book" / "results.md").read_text()
     assert summary_table(summary_rows()) in page, "book/results.md is stale: run make notebooks"
+    assert ensemble_table(ensemble_rows()) in page, "book/results.md lacks the ensembles: run make notebooks"
+
+
+def test_ensemble_table_reports_the_k_chosen_on_publictest(tmp_path):
+    from fer_edu.results import ensemble_rows, ensemble_table, write_json
+
+    assert ensemble_table(ensemble_rows(tmp_path)) == ""
+    # PrivateTest is highest at k = 3, but PublicTest chose k = 2: the row reports k = 2.
+    write_json(tmp_path / "laptop" / "net_ensemble.json",
+               {"name": "net_ensemble", "members": "net", "scale": "laptop", "seeds": [0, 1, 2], "chosen_k": 2,
+                "public_accuracy_by_k": [0.60, 0.65, 0.64], "private_accuracy_by_k": [0.61, 0.62, 0.70],
+                "private_accuracy": 0.62})
+    (row,) = ensemble_rows(tmp_path)
+    assert row["seeds"] == [0, 1] and row["public"] == 0.65 and row["private"] == 0.62
+    table = ensemble_table([row])
+    assert "| net_ensemble | laptop | net | 0,1 (k = 2 of 3) | 65.00 % | 62.00 % |" in table
+    assert "70.00" not in table
 
 
 def test_book_helpers_read_results_or_say_not_yet_run(tmp_path):

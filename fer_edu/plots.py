@@ -417,7 +417,8 @@ def accuracy_against_minutes(points: list[dict], labelled: tuple[str, ...] = (),
             ax.annotate(f"{p['name']}: {p['accuracy']:.1%}, off the scale", (p["minutes"], edge), fontsize=8,
                         xytext=(6, 4), textcoords="offset points")
         elif p["name"] in labelled:
-            ax.annotate(p["name"], (p["minutes"], p["accuracy"]), fontsize=8, xytext=(4, 2), textcoords="offset points")
+            ax.annotate(p["name"], (p["minutes"], p["accuracy"]), fontsize=8, xytext=(4, 2), textcoords="offset points",
+                        zorder=5)  # above the markers: the 45-minute networks sit close together
     if points:
         ax.set_ylim(edge, max(p["accuracy"] for p in points) + 0.02)
     ax.set_xscale("log")
@@ -432,7 +433,8 @@ def accuracy_against_minutes(points: list[dict], labelled: tuple[str, ...] = (),
     handles = [matplotlib.lines.Line2D([], [], marker="o", ls="", color=c, mfc=f, label=t) for c, f, t in (
         ("tab:blue", "tab:blue", "rebuilding the paper"), ("tab:orange", "tab:orange", "beyond it"),
         ("gray", "none", "ended with the machine busy: time overstated"))]
-    ax.legend(handles=handles, fontsize=8, loc="upper left")  # the lower edge holds the collapses
+    # Under the axis: inside, any corner covers points or the collapses' names.
+    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
     ax.set_title(title or "laptop scale: accuracy against training time", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()

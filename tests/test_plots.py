@@ -126,3 +126,7 @@ def test_accuracy_against_minutes_hollows_busy_runs_and_names_collapses():
     assert markers[2].get_marker() == "v" and markers[2].get_ydata()[0] == ax.get_ylim()[0]  # the collapse on the edge
     assert ax.get_ylim()[0] == pytest.approx(0.49)  # the others are not squashed down to 25 %
     assert [t.get_text() for t in ax.get_xticklabels()] == ["3", "5", "10", "20"]
+    # The legend sits under the axis, where it hides no marker and no collapse's name.
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert ax.get_legend().get_window_extent(renderer).y1 < ax.get_window_extent(renderer).y0

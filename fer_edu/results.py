@@ -234,7 +234,7 @@ def ensemble_rows(root: Path | None = None) -> list[dict]:
     rows = []
     for scale in ("laptop", "paper"):
         for path in sorted((root / scale).glob("*_ensemble.json")):
-            ens = json.loads(path.read_text())
+            ens = load_result(path.stem, scale, root)
             k = ens["chosen_k"]
             rows.append({"name": ens["name"], "scale": scale, "members": ens["members"], "seeds": ens["seeds"][:k],
                          "offered": len(ens["seeds"]), "public": ens["public_accuracy_by_k"][k - 1],

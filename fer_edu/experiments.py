@@ -48,6 +48,8 @@ SCALES: dict[str, Scale] = {
     "laptop": Scale("laptop", 0.25, 11, 64, 30.0, "onecycle"),
     "paper": Scale("paper", 1.0, 30, 32, 1.0, "constant"),
 }
+#: The scales whose results the course reports (smoke-scale numbers mean nothing).
+REPORTED_SCALES: tuple[str, ...] = tuple(name for name, scale in SCALES.items() if not scale.meaningless)
 SMOKE_NOTICE = "SMOKE SCALE: a few hundred images, a tiny network, 2 epochs: these numbers mean nothing"
 
 

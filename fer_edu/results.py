@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import FERData
-from .experiments import BEST_ATTEMPTS, SCALES, Experiment, seeds_for
+from .experiments import BEST_ATTEMPTS, REPORTED_SCALES, SCALES, Experiment, seeds_for
 from .train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,7 +184,7 @@ def summary_rows(root: Path | None = None) -> list[dict]:
 
     root = root or RESULTS_DIR
     rows = []
-    for scale in ("laptop", "paper"):
+    for scale in REPORTED_SCALES:
         known = known_experiments(scale, root).values()
         for exp in [x for g in ALL_GROUPS for x in known if x.group == g]:
             result = load_result(exp.name, scale, root)
@@ -232,7 +232,7 @@ def ensemble_rows(root: Path | None = None) -> list[dict]:
     """One row per committed ensemble (``<name>_ensemble.json``): its members, k chosen on PublicTest, both accuracies."""
     root = root or RESULTS_DIR
     rows = []
-    for scale in ("laptop", "paper"):
+    for scale in REPORTED_SCALES:
         for path in sorted((root / scale).glob("*_ensemble.json")):
             ens = load_result(path.stem, scale, root)
             k = ens["chosen_k"]
@@ -798,7 +798,7 @@ def leak_overview(root: Path | None = None) -> list[dict]:
     the epoch chosen on PrivateTest, at each scale of ``final_leak``, and training on Training's copies
     of test images (laptop ``final`` against ``final_dedup``, the seeds both have)."""
     rows = []
-    for scale in ("laptop", "paper"):
+    for scale in REPORTED_SCALES:
         leaks = leak_summaries(scale, root)
         if not leaks:
             rows.append({"leak": "epoch chosen on the test data", "scale, seeds": f"{scale}: {NOT_YET_RUN}"})
@@ -827,7 +827,7 @@ def leak_overview(root: Path | None = None) -> list[dict]:
 def same_epoch_text(root: Path | None = None) -> str:
     """How often the paper's protocol chose the honest epoch, per scale of ``final_leak`` (chapter 9)."""
     counts = {scale: (sum(s["paper_epoch"] == s["honest_epoch"] for s in leaks), len(leaks))
-              for scale in ("laptop", "paper") if (leaks := leak_summaries(scale, root))}
+              for scale in REPORTED_SCALES if (leaks := leak_summaries(scale, root))}
     return "; ".join(f"{same} of {n} seed{'s' if n > 1 else ''} at {scale} scale"
                      for scale, (same, n) in counts.items()) or NOT_YET_RUN
 
@@ -841,7 +841,7 @@ def _markdown_rows(rows: list[dict]) -> str:
 def leak_table_markdown(root: Path | None = None) -> str:
     """The paper's protocol against the honest one, per seed of ``final_leak``, at each scale (or "not yet run")."""
     parts = []
-    for scale in ("laptop", "paper"):
+    for scale in REPORTED_SCALES:
         summaries = leak_summaries(scale, root)
         if not summaries:
             parts.append(f"**{scale} scale**: {NOT_YET_RUN}.")
@@ -913,7 +913,7 @@ def reproduction_table_markdown(root: Path | None = None) -> str:
               f"{_percent_commit(r['repeated'])} | {'yes' if r['same'] else 'no'} |" for r in repeated]
     parts.append("\n".join(lines) if repeated else f"**Repeated from a fresh clone**: {NOT_YET_RUN}.")
     cross = []
-    for scale in ("laptop", "paper"):
+    for scale in REPORTED_SCALES:
         by_kind: dict[str, dict] = {"cpu": {}, "cuda": {}}
         for path in sorted(((root or RESULTS_DIR) / scale).glob("*.json")):
             result = json.loads(path.read_text())

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import FERData
-from .experiments import BEST_ATTEMPTS, REPORTED_SCALES, SCALES, Experiment, seeds_for
+from .experiments import BEST_ATTEMPTS, LONGER_STUDENT_EPOCHS, REPORTED_SCALES, SCALES, Experiment, seeds_for
 from .train import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -363,7 +363,10 @@ WAITING = {"modern": "the recipe search (search_*, seed 0)", "best45": "the reci
            **{f"student{alone}_{name.removeprefix('best45_')}":
               f"{name}'s ensemble, and exist only if {name} is the network results.best_choice picks (run "
               f"`python -m fer_edu run --owed {name}`, then `python -m fer_edu ensemble {name}`)"
-              for name in BEST_ATTEMPTS for alone in ("", "_alone")}}
+              for name in BEST_ATTEMPTS for alone in ("", "_alone")},
+           **{f"student_{name.removeprefix('best45_')}_e{LONGER_STUDENT_EPOCHS}":
+              f"{name}'s ensemble, and exists only if {name} is the network results.best_choice picks"
+              for name in BEST_ATTEMPTS}}
 
 
 def experiments_for(names: list[str], scale: str, root: Path | None = None) -> list[Experiment]:

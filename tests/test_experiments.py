@@ -390,7 +390,7 @@ def test_best_single_network_is_chosen_on_publictest_at_seed_0_and_then_trains_e
 
 
 def test_the_picked_networks_students_appear_with_its_ensemble_and_join_the_students_choice(tmp_path):
-    from fer_edu.experiments import BEST_ATTEMPTS, STUDENT_ALONE
+    from fer_edu.experiments import BEST_ATTEMPTS, LONGER_STUDENT_EPOCHS, STUDENT_ALONE
     from fer_edu.results import derived_experiments, result_path, student_choice
 
     _record_search(tmp_path, EVEN_SEARCH)
@@ -403,10 +403,12 @@ def test_the_picked_networks_students_appear_with_its_ensemble_and_join_the_stud
         experiments_for(["student_mild"], "laptop", tmp_path)
     with pytest.raises(ValueError, match="only if best45_light is the network"):
         experiments_for(["student_alone_light"], "laptop", tmp_path)
+    with pytest.raises(ValueError, match="only if best45_light is the network"):
+        experiments_for([f"student_light_e{LONGER_STUDENT_EPOCHS}"], "laptop", tmp_path)
     assert "student_mild" not in student_choice("laptop", tmp_path)["attempts"]
     result_path("best45_mild_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 4}))
     known = {x.name: x for x in derived_experiments("laptop", tmp_path)}
-    assert not {"student_light", "student_e34"} & set(known)
+    assert not {"student_light", "student_e34", f"student_light_e{LONGER_STUDENT_EPOCHS}"} & set(known)
     mild, alone, w03 = (known[n].config("laptop") for n in ("student_mild", "student_alone_mild", "student_w0.3"))
     assert (mild.distill_from, mild.distill_members) == ("best45_mild", 4)
     assert (mild.distill_weight, mild.distill_temperature, mild.width, mild.epochs) == (
@@ -418,12 +420,19 @@ def test_the_picked_networks_students_appear_with_its_ensemble_and_join_the_stud
         for seed in (0, 1, 2):
             record(known[name], seed, {"student_w0.3": 0.66}.get(name, 0.64))
     choice = student_choice("laptop", tmp_path)
-    assert choice["pending"] == ["student_mild"] and choice["chosen"] is None
+    assert choice["pending"] == ["student_mild", f"student_mild_e{LONGER_STUDENT_EPOCHS}"] and choice["chosen"] is None
     assert choice["attempts"]["student_mild"]["teacher"] == "best45_mild_ensemble"
     assert choice["attempts"]["student_w0.3"]["teacher"] == "best45_ensemble"
     assert student_choice("laptop", tmp_path, first_round=True)["chosen"] == "student_w0.3"
     for seed in (0, 1, 2):
         record(known["student_mild"], seed, 0.67)
+    # the longer student: student_mild but for its epochs, within the same budget; the choice waits for it
+    longer = known[f"student_mild_e{LONGER_STUDENT_EPOCHS}"]
+    assert longer.config("laptop") == replace(mild, epochs=LONGER_STUDENT_EPOCHS) and longer.budget_min == 30
+    assert LONGER_STUDENT_EPOCHS > STUDENT_ALONE["epochs"]
+    assert student_choice("laptop", tmp_path)["pending"] == [longer.name]
+    for seed in (0, 1, 2):
+        record(longer, seed, 0.665)
     assert student_choice("laptop", tmp_path)["chosen"] == "student_mild"
 
 

@@ -14,7 +14,7 @@ import platform
 import re
 import subprocess
 import tempfile
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -294,8 +294,6 @@ def sweep_choice(label: str, scale: str, root: Path | None = None, device: str =
 
 def tuned_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
     """``tuned_<optimizer>``: each optimizer at its PublicTest-chosen learning rate, seeds 0-2 (once its sweep is done)."""
-    from dataclasses import replace
-
     from .experiments import REGISTRY
 
     out = []
@@ -1067,6 +1065,19 @@ def student_choice(scale: str = "laptop", root: Path | None = None, seeds: tuple
             pending.append(name)
     chosen = None if pending else max(attempts, key=lambda n: attempts[n]["public"])  # max keeps the first of a tie
     return {"attempts": attempts, "pending": pending, "chosen": chosen}
+
+
+#: the settings that make a run a distilled student; a run without them is trained on the labels alone
+DISTILL_FIELDS = ("distill_from", "distill_members", "distill_weight", "distill_temperature")
+
+
+def without_teacher(student: str, scale: str = "laptop", root: Path | None = None) -> str | None:
+    """The run that trains exactly as ``student`` does but on the labels alone (its network, recipe,
+    augmentation and epochs; no teacher), which measures what the teacher buys; None if none is declared."""
+    known = {x.name: x for x in derived_experiments(scale, root)}
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.name in DISTILL_FIELDS}
+    alone = replace(known[student].config(scale), **defaults)
+    return next((name for name, x in known.items() if name != student and x.config(scale) == alone), None)
 
 
 def best_choice(scale: str = "laptop", root: Path | None = None) -> dict:

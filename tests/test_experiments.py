@@ -391,7 +391,7 @@ def test_best_single_network_is_chosen_on_publictest_at_seed_0_and_then_trains_e
 
 def test_the_picked_networks_students_appear_with_its_ensemble_and_join_the_students_choice(tmp_path):
     from fer_edu.experiments import BEST_ATTEMPTS, LONGER_STUDENT_EPOCHS, STUDENT_ALONE
-    from fer_edu.results import derived_experiments, result_path, student_choice
+    from fer_edu.results import derived_experiments, result_path, student_choice, without_teacher
 
     _record_search(tmp_path, EVEN_SEARCH)
     result_path("best45_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 5}))
@@ -431,6 +431,9 @@ def test_the_picked_networks_students_appear_with_its_ensemble_and_join_the_stud
     assert longer.config("laptop") == replace(mild, epochs=LONGER_STUDENT_EPOCHS) and longer.budget_min == 30
     assert LONGER_STUDENT_EPOCHS > STUDENT_ALONE["epochs"]
     assert student_choice("laptop", tmp_path)["pending"] == [longer.name]
+    # what the teacher buys is measured against the run trained alike but without one; the longer has none
+    twins = {n: without_teacher(n, "laptop", tmp_path) for n in ("student_w0.3", "student_mild", longer.name)}
+    assert twins == {"student_w0.3": "student_alone", "student_mild": "student_alone_mild", longer.name: None}
     for seed in (0, 1, 2):
         record(longer, seed, 0.665)
     assert student_choice("laptop", tmp_path)["chosen"] == "student_mild"

@@ -408,6 +408,7 @@ def accuracy_against_minutes(points: list[dict], labelled: tuple[str, ...] = (),
     """
     fig, ax = plt.subplots(figsize=(7, 3.8))
     edge = floor - 0.01
+    named = []
     for p in points:
         color = "tab:orange" if p["group"] == "beyond" else "tab:blue"
         below = p["accuracy"] < floor
@@ -417,8 +418,7 @@ def accuracy_against_minutes(points: list[dict], labelled: tuple[str, ...] = (),
             ax.annotate(f"{p['name']}: {p['accuracy']:.1%}, off the scale", (p["minutes"], edge), fontsize=8,
                         xytext=(6, 4), textcoords="offset points")
         elif p["name"] in labelled:
-            ax.annotate(p["name"], (p["minutes"], p["accuracy"]), fontsize=8, xytext=(4, 2), textcoords="offset points",
-                        zorder=5)  # above the markers: the 45-minute networks sit close together
+            named.append(p)
     if points:
         ax.set_ylim(edge, max(p["accuracy"] for p in points) + 0.02)
     ax.set_xscale("log")
@@ -438,4 +438,23 @@ def accuracy_against_minutes(points: list[dict], labelled: tuple[str, ...] = (),
     ax.set_title(title or "laptop scale: accuracy against training time", fontsize=10)
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
+    _name_apart(ax, named)  # after the layout, which moves the points
     return fig
+
+
+def _name_apart(ax: plt.Axes, points: list[dict]) -> None:
+    """Write each point's name beside it, above and right where it covers no name already written, else
+    below, left or further out: the 45-minute networks and their students sit close together."""
+    renderer = ax.figure.canvas.get_renderer()
+    offsets = [(4, 2, "left"), (4, -10, "left"), (-4, 2, "right"), (-4, -10, "right"), (4, 12, "left"),
+               (4, -20, "left")]
+    written = []
+    for p in sorted(points, key=lambda p: -p["accuracy"]):
+        for dx, dy, ha in offsets:
+            text = ax.annotate(p["name"], (p["minutes"], p["accuracy"]), fontsize=8, xytext=(dx, dy),
+                               textcoords="offset points", ha=ha, zorder=5)  # above the markers
+            box = text.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in written) or (dx, dy, ha) == offsets[-1]:
+                break
+            text.remove()
+        written.append(box)

@@ -111,6 +111,18 @@ def test_sweep_curves_leave_owed_points_out_and_ring_the_choice():
     assert len(ax.lines) == 3 and [t.get_text() for t in ax.get_legend().get_texts()] == ["adam", "sgd"]
 
 
+def test_accuracy_against_minutes_keeps_the_names_of_close_points_apart():
+    points = [{"name": name, "group": "beyond", "minutes": minutes, "accuracy": accuracy, "shared": False}
+              for name, minutes, accuracy in (("best45_mild", 42.0, 0.700), ("student_mild_e60", 28.5, 0.691),
+                                              ("best45", 40.0, 0.677), ("best45_e34", 41.0, 0.683))]
+    fig = plots.accuracy_against_minutes(points, labelled=("best45_mild", "student_mild_e60", "best45", "best45_e34"))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = {t.get_text(): t.get_window_extent(renderer) for t in fig.axes[0].texts}
+    assert sorted(boxes) == ["best45", "best45_e34", "best45_mild", "student_mild_e60"]
+    assert not [(a, b) for a in boxes for b in boxes if a < b and boxes[a].overlaps(boxes[b])]
+
+
 def test_accuracy_against_minutes_hollows_busy_runs_and_names_collapses():
     points = [{"name": "final", "group": "architecture", "minutes": 5.0, "accuracy": 0.62, "shared": False},
               {"name": "search_mixup", "group": "beyond", "minutes": 17.0, "accuracy": 0.60, "shared": True},

@@ -358,13 +358,11 @@ def derived_experiments(scale: str, root: Path | None = None) -> list[Experiment
 WAITING = {"modern": "the recipe search (search_*, seed 0)", "best45": "the recipe search (search_*, seed 0)",
            **{name: "the best45 ensemble (run best45, then `python -m fer_edu ensemble best45`)"
               for name in ("student", "student_t1", "student_w0.3")},
-           **{f"student{alone}_{name.removeprefix('best45_')}":
-              f"{name}'s ensemble, and exist only if {name} is the network results.best_choice picks (run "
+           **{student.format(name.removeprefix("best45_")):
+              f"{name}'s ensemble, and exists only if {name} is the network results.best_choice picks (run "
               f"`python -m fer_edu run --owed {name}`, then `python -m fer_edu ensemble {name}`)"
-              for name in BEST_ATTEMPTS for alone in ("", "_alone")},
-           **{f"student_{name.removeprefix('best45_')}_e{LONGER_STUDENT_EPOCHS}":
-              f"{name}'s ensemble, and exists only if {name} is the network results.best_choice picks"
-              for name in BEST_ATTEMPTS}}
+              for name in BEST_ATTEMPTS  # the names experiments.chosen_students gives
+              for student in ("student_{}", "student_alone_{}", f"student_{{}}_e{LONGER_STUDENT_EPOCHS}")}}
 
 
 def experiments_for(names: list[str], scale: str, root: Path | None = None) -> list[Experiment]:
@@ -1067,15 +1065,12 @@ def student_choice(scale: str = "laptop", root: Path | None = None, seeds: tuple
     return {"attempts": attempts, "pending": pending, "chosen": chosen}
 
 
-#: the settings that make a run a distilled student; a run without them is trained on the labels alone
-DISTILL_FIELDS = ("distill_from", "distill_members", "distill_weight", "distill_temperature")
-
-
 def without_teacher(student: str, scale: str = "laptop", root: Path | None = None) -> str | None:
     """The run that trains exactly as ``student`` does but on the labels alone (its network, recipe,
     augmentation and epochs; no teacher), which measures what the teacher buys; None if none is declared."""
     known = {x.name: x for x in derived_experiments(scale, root)}
-    defaults = {f.name: f.default for f in fields(TrainConfig) if f.name in DISTILL_FIELDS}
+    # The distill_* settings make a student, as in experiments.STUDENT_ALONE; reset, they train on the labels.
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.name.startswith("distill_")}
     alone = replace(known[student].config(scale), **defaults)
     return next((name for name, x in known.items() if name != student and x.config(scale) == alone), None)
 

@@ -362,7 +362,8 @@ WAITING = {"modern": "the recipe search (search_*, seed 0)", "best45": "the reci
               f"{name}'s ensemble, and exists only if {name} is the network results.best_choice picks (run "
               f"`python -m fer_edu run --owed {name}`, then `python -m fer_edu ensemble {name}`)"
               for name in BEST_ATTEMPTS  # the names experiments.chosen_students gives
-              for student in ("student_{}", "student_alone_{}", f"student_{{}}_e{LONGER_STUDENT_EPOCHS}")}}
+              for student in ("student_{}", "student_alone_{}", f"student_{{}}_e{LONGER_STUDENT_EPOCHS}",
+                              f"student_alone_{{}}_e{LONGER_STUDENT_EPOCHS}")}}
 
 
 def experiments_for(names: list[str], scale: str, root: Path | None = None) -> list[Experiment]:
@@ -1073,6 +1074,26 @@ def without_teacher(student: str, scale: str = "laptop", root: Path | None = Non
     defaults = {f.name: f.default for f in fields(TrainConfig) if f.name.startswith("distill_")}
     alone = replace(known[student].config(scale), **defaults)
     return next((name for name, x in known.items() if name != student and x.config(scale) == alone), None)
+
+
+def distillation_pair(reported: str, scale: str = "laptop", root: Path | None = None,
+                      seeds: tuple[int, ...] = (0, 1, 2)) -> tuple[str, str] | None:
+    """The student and its twin without a teacher (:func:`without_teacher`) whose difference measures what
+    the teacher buys: ``reported`` and its twin once both have all of ``seeds`` on the CPU, else the
+    student with the best mean PublicTest among those that do (so that a twin still training never shows
+    a partial number); None if no student has a complete twin."""
+    def complete(name: str | None) -> bool:
+        return name is not None and set(seeds) <= {r["seed"] for r in device_runs(load_result(name, scale, root), "cpu")}
+
+    attempts = student_choice(scale, root, seeds)["attempts"]
+    twins = {name: without_teacher(name, scale, root) for name in attempts}
+    ready = [name for name in attempts if complete(name) and complete(twins[name])]
+    if reported in ready:
+        return reported, twins[reported]
+    if not ready:
+        return None
+    best = max(ready, key=lambda name: attempts[name]["public"])  # max keeps the first of a tie
+    return best, twins[best]
 
 
 def best_choice(scale: str = "laptop", root: Path | None = None) -> dict:

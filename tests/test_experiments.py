@@ -431,12 +431,43 @@ def test_the_picked_networks_students_appear_with_its_ensemble_and_join_the_stud
     assert longer.config("laptop") == replace(mild, epochs=LONGER_STUDENT_EPOCHS) and longer.budget_min == 30
     assert LONGER_STUDENT_EPOCHS > STUDENT_ALONE["epochs"]
     assert student_choice("laptop", tmp_path)["pending"] == [longer.name]
-    # what the teacher buys is measured against the run trained alike but without one; the longer has none
+    # what the teacher buys is measured against the run trained alike but without one
+    longer_alone = known[f"student_alone_mild_e{LONGER_STUDENT_EPOCHS}"]
+    assert longer_alone.config("laptop") == replace(alone, epochs=LONGER_STUDENT_EPOCHS) and longer_alone.budget_min == 30
     twins = {n: without_teacher(n, "laptop", tmp_path) for n in ("student_w0.3", "student_mild", longer.name)}
-    assert twins == {"student_w0.3": "student_alone", "student_mild": "student_alone_mild", longer.name: None}
+    assert twins == {"student_w0.3": "student_alone", "student_mild": "student_alone_mild", longer.name: longer_alone.name}
     for seed in (0, 1, 2):
         record(longer, seed, 0.665)
     assert student_choice("laptop", tmp_path)["chosen"] == "student_mild"
+    assert longer_alone.name not in student_choice("laptop", tmp_path)["attempts"]  # no teacher: not a student
+
+
+def test_the_teacher_is_measured_on_a_pair_whose_twin_has_every_seed(tmp_path):
+    from fer_edu.experiments import LONGER_STUDENT_EPOCHS
+    from fer_edu.results import derived_experiments, distillation_pair, result_path
+
+    _record_search(tmp_path, EVEN_SEARCH)
+    result_path("best45_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 5}))
+    record = partial(_record_seed, tmp_path)
+    nets = {x.name: x for x in derived_experiments("laptop", tmp_path)}
+    for name, public in (("best45", 0.65), ("best45_e34", 0.66), ("best45_mild", 0.69), ("best45_light", 0.68)):
+        record(nets[name], 0, public)
+    result_path("best45_mild_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 5}))
+    known = {x.name: x for x in derived_experiments("laptop", tmp_path)}
+    longer, longer_alone = f"student_mild_e{LONGER_STUDENT_EPOCHS}", f"student_alone_mild_e{LONGER_STUDENT_EPOCHS}"
+    assert distillation_pair(longer, "laptop", tmp_path) is None  # nothing measured yet
+    for name, public in (("student", 0.64), ("student_t1", 0.64), ("student_w0.3", 0.66), ("student_alone", 0.65),
+                         ("student_mild", 0.67), ("student_alone_mild", 0.66), (longer, 0.68)):
+        for seed in (0, 1, 2):
+            record(known[name], seed, public)
+    # the reported student's twin has no run yet, or only some seeds: the best student whose twin has them all
+    assert distillation_pair(longer, "laptop", tmp_path) == ("student_mild", "student_alone_mild")
+    record(known[longer_alone], 0, 0.67)
+    assert distillation_pair(longer, "laptop", tmp_path) == ("student_mild", "student_alone_mild")
+    for seed in (1, 2):
+        record(known[longer_alone], seed, 0.67)
+    assert distillation_pair(longer, "laptop", tmp_path) == (longer, longer_alone)
+    assert distillation_pair("student", "laptop", tmp_path) == ("student", "student_alone")
 
 
 def test_summary_lists_tuned_and_chosen_names(tmp_path):

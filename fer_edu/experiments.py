@@ -274,7 +274,7 @@ def student_experiments(recipe: dict, members: int) -> list[Experiment]:
 #:
 #: ``student_alone_<suffix>_e<N>``, declared on 2026-12-06 after student_mild_e60 was chosen (1.63 points
 #: below its teacher) and before any of its own runs: the longer student's network, recipe, augmentation and
-#: epochs without a teacher. Why: student_mild_e60 gained 1.04 points on PrivateTest over student_mild, and
+#: epochs without a teacher. Why: student_mild_e60 gained 1.22 points on PrivateTest over student_mild, and
 #: without this twin that gain cannot be split between the 15 more epochs and the teacher. It is not a
 #: student (no teacher), so it does not join the choice; it trains seeds 0-2 within 30 minutes a run.
 LONGER_STUDENT_EPOCHS = 60

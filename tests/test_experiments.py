@@ -389,16 +389,23 @@ def test_best_single_network_is_chosen_on_publictest_at_seed_0_and_then_trains_e
     assert [s for x, s in owed([nets["best45_light"]], "laptop", "cpu", tmp_path)] == [1, 2, 3, 4]
 
 
+def _pick_best45_mild(root):
+    """The recipe searched, best45's ensemble measured, and best45_mild best of the attempts on PublicTest."""
+    from fer_edu.results import derived_experiments, result_path
+
+    _record_search(root, EVEN_SEARCH)
+    result_path("best45_ensemble", "laptop", root).write_text(json.dumps({"chosen_k": 5}))
+    nets = {x.name: x for x in derived_experiments("laptop", root)}
+    for name, public in (("best45", 0.65), ("best45_e34", 0.66), ("best45_mild", 0.69), ("best45_light", 0.68)):
+        _record_seed(root, nets[name], 0, public)
+
+
 def test_the_picked_networks_students_appear_with_its_ensemble_and_join_the_students_choice(tmp_path):
     from fer_edu.experiments import BEST_ATTEMPTS, LONGER_STUDENT_EPOCHS, STUDENT_ALONE
     from fer_edu.results import derived_experiments, result_path, student_choice, without_teacher
 
-    _record_search(tmp_path, EVEN_SEARCH)
-    result_path("best45_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 5}))
+    _pick_best45_mild(tmp_path)
     record = partial(_record_seed, tmp_path)
-    nets = {x.name: x for x in derived_experiments("laptop", tmp_path)}
-    for name, public in (("best45", 0.65), ("best45_e34", 0.66), ("best45_mild", 0.69), ("best45_light", 0.68)):
-        record(nets[name], 0, public)
     with pytest.raises(ValueError, match="best45_mild's ensemble"):
         experiments_for(["student_mild"], "laptop", tmp_path)
     with pytest.raises(ValueError, match="only if best45_light is the network"):
@@ -446,12 +453,8 @@ def test_the_teacher_is_measured_on_a_pair_whose_twin_has_every_seed(tmp_path):
     from fer_edu.experiments import LONGER_STUDENT_EPOCHS
     from fer_edu.results import derived_experiments, distillation_pair, result_path
 
-    _record_search(tmp_path, EVEN_SEARCH)
-    result_path("best45_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 5}))
+    _pick_best45_mild(tmp_path)
     record = partial(_record_seed, tmp_path)
-    nets = {x.name: x for x in derived_experiments("laptop", tmp_path)}
-    for name, public in (("best45", 0.65), ("best45_e34", 0.66), ("best45_mild", 0.69), ("best45_light", 0.68)):
-        record(nets[name], 0, public)
     result_path("best45_mild_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 5}))
     known = {x.name: x for x in derived_experiments("laptop", tmp_path)}
     longer, longer_alone = f"student_mild_e{LONGER_STUDENT_EPOCHS}", f"student_alone_mild_e{LONGER_STUDENT_EPOCHS}"

@@ -1087,7 +1087,8 @@ def distillation_pair(reported: str, scale: str = "laptop", root: Path | None = 
 
     attempts = student_choice(scale, root, seeds)["attempts"]
     twins = {name: without_teacher(name, scale, root) for name in attempts}
-    ready = [name for name in attempts if complete(name) and complete(twins[name])]
+    # student_choice has counted each attempt's seeds already; only the twins need reading.
+    ready = [name for name, a in attempts.items() if set(a["seeds"]) == set(seeds) and complete(twins[name])]
     if reported in ready:
         return reported, twins[reported]
     if not ready:

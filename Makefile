@@ -41,7 +41,7 @@ notebooks: $(STAMP)
 # Rewrite the tables in book/intro.md (chapter times) and book/setup.md (scale costs) from the notebooks
 # and results/: a Markdown page cannot glue, and tests/test_book_tables.py fails while a page is stale.
 pages: $(STAMP)
-	$(PY) -c "from fer_edu.results import write_book_tables; [print('rewrote', p) for p in write_book_tables()]"
+	$(PY) -c "from fer_edu.book_pages import write_book_tables; [print('rewrote', p) for p in write_book_tables()]"
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

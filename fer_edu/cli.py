@@ -47,8 +47,8 @@ def cmd_data_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .choices import experiments_for
     from .experiments import SMOKE_NOTICE, default_scale
-    from .results import experiments_for
     from .runner import results_root, run_experiments
 
     scale = args.scale or default_scale()
@@ -93,8 +93,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
+    from .choices import ensemble, experiments_for
     from .experiments import prepare_data, seeds_for
-    from .results import ensemble, experiments_for, owed, result_path, write_json
+    from .results import owed, result_path, write_json
     from .runner import results_root
 
     root = results_root(args.scale)
@@ -114,8 +115,9 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
 
 def cmd_test_shifts(args: argparse.Namespace) -> int:
+    from .choices import shift_choice
     from .experiments import prepare_data
-    from .results import result_path, shift_choice, write_json
+    from .results import result_path, write_json
     from .runner import measure_test_shifts, results_root
 
     shifts = [int(s) for s in args.shifts.split(",")]
@@ -151,7 +153,7 @@ def cmd_export_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from .results import ensemble_rows, ensemble_table, summary_rows, summary_table
+    from .report import ensemble_rows, ensemble_table, summary_rows, summary_table
 
     table = summary_table(summary_rows())
     ensembles = ensemble_table(ensemble_rows())
@@ -199,10 +201,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_webcam(args: argparse.Namespace) -> int:
-    from .demo import Predictor, gui_available, notice, run_video
-
     import cv2
     import torch
+
+    from .demo import Predictor, gui_available, notice, run_video
 
     # The model sees one face at a time, where a second thread gains nothing, and OpenMP's threads,
     # left spinning after each forward pass, slow the OpenCV detection that follows: one torch

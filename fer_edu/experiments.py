@@ -115,7 +115,7 @@ MODERN_AUGMENT = Augment(flip=True, rotation=15.0, scale=(0.8, 1.2), translate=0
 RECIPE_START = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
                 "label_smoothing": 0.1, "augment": MODERN_AUGMENT, "tta_flip": True}
 #: The recipe search: one change each to the starting recipe, seed 0, compared on PublicTest by
-#: ``results.recipe_choice``. Alternatives (peak learning rates against the start's 0.05, cosine against
+#: ``choices.recipe_choice``. Alternatives (peak learning rates against the start's 0.05, cosine against
 #: one-cycle) compete with the start's setting: the best wins, ties keep the start's. An added ingredient
 #: joins only if it beats the start by SEARCH_MARGIN on PublicTest (a declared margin, about two thirds
 #: of one accuracy's standard error on 3,589 images, so that noise does not join the recipe).
@@ -165,7 +165,7 @@ STUDENT_ALONE = {k: v for k, v in STUDENT.items() if not k.startswith("distill_"
 #: trains one best45 epoch in 68 s (the AMD EPYC that trained best45: about 80 s), so 34 epochs fit 45
 #: minutes there with 15 % to spare (2026-12-06: 137 s for two epochs). ``best45_e34`` isolates the
 #: epochs; ``best45_mild`` halves scale/translate and erasing; ``best45_light`` drops them (flip and
-#: rotation 15 stay). Each trains seed 0; ``results.best_choice`` picks on PublicTest among best45 and
+#: rotation 15 stay). Each trains seed 0; ``choices.best_choice`` picks on PublicTest among best45 and
 #: them, and the one it picks trains seeds 1-4 too, for the seeds 0-2 mean and the ensemble.
 BEST_ATTEMPTS = {
     "best45_e34": {"epochs": 34},
@@ -192,9 +192,9 @@ def _change_text(change: dict) -> str:
 
 def recipe_experiments(recipe: dict, adopted: tuple[str, ...] = (), best: str | None = None) -> list[Experiment]:
     """``modern``, ``best45`` and its further attempts, and the ablation ``modern_no_<ingredient>`` for the
-    recipe the search chose; ``best`` is the attempt ``results.best_choice`` picked, if any.
+    recipe the search chose; ``best`` is the attempt ``choices.best_choice`` picked, if any.
 
-    They are defined only once the search has chosen (``results.derived_experiments``), so that no run
+    They are defined only once the search has chosen (``choices.derived_experiments``), so that no run
     trains a recipe that the search may still change.
     """
     e = Experiment
@@ -215,7 +215,7 @@ def recipe_experiments(recipe: dict, adopted: tuple[str, ...] = (), best: str | 
 
 def best_attempts(recipe: dict, chosen: str | None = None) -> list[Experiment]:
     """The further attempts of :data:`BEST_ATTEMPTS` (best45 with one or two settings changed), seed 0
-    each; ``chosen`` (the attempt ``results.best_choice`` picked) trains the ensemble's seeds 0-4."""
+    each; ``chosen`` (the attempt ``choices.best_choice`` picked) trains the ensemble's seeds 0-4."""
     return [Experiment(name, "beyond", f"best45 with {_best_change_text(change)}", architecture="vgg19",
                        extra={**recipe, **BEST45, **change}, budget_min=45, keep_probabilities=True,
                        seeds=ENSEMBLE_SEEDS if name == chosen else (0,))
@@ -235,7 +235,7 @@ def _best_change_text(change: dict) -> str:
 
 #: Further distillation attempts, declared on 2026-12-05 after ``student`` (weight 0.7, temperature 2)
 #: measured 1.69 points below ``student_alone``: each changes one setting, trains seeds 0-2 and is
-#: compared on PublicTest only (``results.student_choice``). Why these two: the teacher's targets are
+#: compared on PublicTest only (``choices.student_choice``). Why these two: the teacher's targets are
 #: soft already (members trained with label smoothing 0.1, five of them averaged): on the Training images
 #: their entropy is 1.05 nats at temperature 1 and 1.66 at temperature 2 (the uniform's is 1.95), the
 #: true class getting 0.57 and 0.37 of the probability, so temperature 2 at weight 0.7 teaches a nearly
@@ -256,13 +256,13 @@ def student_experiments(recipe: dict, members: int) -> list[Experiment]:
         for name, change in STUDENT_ATTEMPTS.items()]
 
 
-#: Students of the 45-minute network ``results.best_choice`` picked, declared on 2026-12-06 after the pick
+#: Students of the 45-minute network ``choices.best_choice`` picked, declared on 2026-12-06 after the pick
 #: and before that network's seeds 1-4 and its ensemble were measured. The chosen student (student_w0.3) and
 #: student_alone fit their Training images (70.9 % and 70.7 % without augmentation) no better than best45
 #: did (71.1 %), so both take the picked network's augmentation with it: ``student_<suffix>`` is
 #: student_w0.3 (weight 0.3, temperature 2) distilled from the picked network's ensemble (its k chosen on
 #: PublicTest), ``student_alone_<suffix>`` the same network and recipe without a teacher; both trained at
-#: seeds 0-2 within 30 minutes a run. ``results.student_choice`` counts the first among the attempts.
+#: seeds 0-2 within 30 minutes a run. ``choices.student_choice`` counts the first among the attempts.
 #:
 #: ``student_<suffix>_e<N>``, declared on 2026-12-06 after student_mild was chosen and measured 2.84 points
 #: below its teacher on PrivateTest (the course aims at 2): the same student trained for

@@ -371,7 +371,7 @@ def sweep_curves(sweeps: dict[str, dict[float, float | None]], chosen: dict[str,
                  title: str | None = None) -> plt.Figure:
     """Seed 0's PublicTest accuracy against the learning-rate multiplier, one line per optimizer.
 
-    ``sweeps`` maps an optimizer to ``{multiplier: accuracy or None}`` (``results.sweep_public``);
+    ``sweeps`` maps an optimizer to ``{multiplier: accuracy or None}`` (``choices.sweep_public``);
     points still owed are left out. ``chosen`` marks each optimizer's choice with a ring.
     """
     fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -399,7 +399,7 @@ def sweep_curves(sweeps: dict[str, dict[float, float | None]], chosen: dict[str,
 
 def accuracy_against_minutes(points: list[dict], labelled: tuple[str, ...] = (), floor: float = 0.5,
                              title: str | None = None) -> plt.Figure:
-    """PrivateTest accuracy against CPU minutes per run, one marker per name (``results.cost_points``).
+    """PrivateTest accuracy against CPU minutes per run, one marker per name (``report.cost_points``).
 
     Orange: the ``beyond`` group; blue: rebuilding the paper. Hollow markers are runs that ended
     with the machine busy, whose minutes overstate the cost. The names in ``labelled`` carry their

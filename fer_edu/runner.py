@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from . import results as results_module
+from .choices import experiments_for
 from .data import BANNER, FERData, load_dataset, load_fer2013
 from .experiments import SCALES, Experiment, prepare_data, seeds_for
 from .results import FULL_SPLITS, git_commit, owed, record_run
@@ -228,7 +229,7 @@ def teacher_probabilities(name: str, members: int, scale: str, data: FERData, de
     from .metrics import decode_probabilities
     from .weights import load_model
 
-    (exp,) = results_module.experiments_for([name], scale, results_root(scale))
+    (exp,) = experiments_for([name], scale, results_root(scale))
     seeds = sorted(seeds_for(exp))[:members]
     if len(seeds) < members:
         raise ValueError(f"{name} has only {len(seeds)} seeds, not {members} ensemble members")
@@ -279,7 +280,7 @@ def measure_test_shifts(name: str, scale: str, shifts: list[int], data: FERData,
     from .weights import load_model
 
     root = root or results_root(scale)
-    (exp,) = results_module.experiments_for([name], scale, root)
+    (exp,) = experiments_for([name], scale, root)
     result = results_module.load_result(name, scale, root)
     runs = results_module.device_runs(result, "cpu")
     if not runs:

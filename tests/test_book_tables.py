@@ -5,21 +5,23 @@ import json
 import nbformat
 import pytest
 
+from fer_edu import book_pages as pages
+from fer_edu import report
 from fer_edu import results as R
 
 
 def test_book_pages_carry_the_tables_results_give_now():
-    stale = [p.name for p, text in R.book_tables().items() if p.read_text() != text]
+    stale = [p.name for p, text in pages.book_tables().items() if p.read_text() != text]
     assert not stale, f"{stale}: stale generated tables; run `make pages` and commit the pages"
 
 
 def test_replace_between_markers_rewrites_only_the_marked_part_and_needs_the_markers():
     page = "intro\n<!-- begin t: generated -->\nold\n<!-- end t -->\nafter\n"
-    new = R.replace_between_markers(page, "t", "| a |")
+    new = pages.replace_between_markers(page, "t", "| a |")
     assert new == "intro\n<!-- begin t: generated -->\n\n| a |\n\n<!-- end t -->\nafter\n"
-    assert R.replace_between_markers(new, "t", "| a |") == new
+    assert pages.replace_between_markers(new, "t", "| a |") == new
     with pytest.raises(ValueError):
-        R.replace_between_markers("no markers", "t", "x")
+        pages.replace_between_markers("no markers", "t", "x")
 
 
 def _bench(rate_laptop: float, rate_paper: float, device: str, kind: str = "cpu") -> dict:
@@ -35,7 +37,7 @@ def _row(table: str, scale: str) -> list[str]:
 
 def test_cost_table_is_arithmetic_on_the_bench_files(tmp_path):
     R.write_json(tmp_path / "bench-cpu.json", _bench(1000.0, 100.0, "Some CPU"))
-    table = R.cost_table_markdown(tmp_path)
+    table = pages.cost_table_markdown(tmp_path)
     assert table.splitlines()[0].count("|") == 6  # scale, network, and a column per kind of machine
     laptop = _row(table, "laptop")
     assert laptop[2] == "5.3 min (11 × 28,709 images at 1,000/s)"  # 11 * 28709 / 1000 s
@@ -44,19 +46,19 @@ def test_cost_table_is_arithmetic_on_the_bench_files(tmp_path):
     assert smoke[2] == "≤ 10 s (2 × 512 images at 100/s, width 1's rate)"  # width 0.125 bounded by width 1
     R.write_json(tmp_path / "bench-cpu-fp32.json", _bench(250.0, 25.0, "Plain CPU"))
     R.write_json(tmp_path / "bench-cuda.json", _bench(20000.0, 5000.0, "Some GPU", "cuda"))
-    table = R.cost_table_markdown(tmp_path)
+    table = pages.cost_table_markdown(tmp_path)
     assert _row(table, "laptop")[3:] == ["21 min (11 × 28,709 images at 250/s)", "16 s (11 × 28,709 images at 20,000/s)"]
     assert _row(table, "smoke")[4].startswith("< 1 s (")  # 1,024 images at 5,000/s: not "0 s"
     assert "`results/bench-cpu-fp32.json`: Plain CPU, 2 threads" in table and "`results/bench-cuda.json`: Some GPU" in table
     assert table.endswith("a whole laptop-scale `final` run took not yet measured.")  # no results/laptop/final.json here
     bf16_run = {"seed": 0, "device_kind": "cpu", "bf16": True, "wall_time_s": 300.0}
     R.write_json(tmp_path / "laptop" / "final.json", {"name": "final", "runs": [bf16_run]})
-    assert R.cost_table_markdown(tmp_path).endswith("took 5.0 min (seed 0) on a CPU with native bf16.")
+    assert pages.cost_table_markdown(tmp_path).endswith("took 5.0 min (seed 0) on a CPU with native bf16.")
     R.write_json(tmp_path / "laptop" / "final.json", {"name": "final", "runs": [bf16_run, {**bf16_run, "seed": 1, "bf16": False}]})
-    assert R.cost_table_markdown(tmp_path).endswith("over seeds 0, 1) on CPUs of both kinds.")
+    assert pages.cost_table_markdown(tmp_path).endswith("over seeds 0, 1) on CPUs of both kinds.")
     unrecorded = {k: v for k, v in bf16_run.items() if k != "bf16"}  # an older run: precision not recorded
     R.write_json(tmp_path / "laptop" / "final.json", {"name": "final", "runs": [unrecorded]})
-    assert R.cost_table_markdown(tmp_path).endswith("took 5.0 min (seed 0).")
+    assert pages.cost_table_markdown(tmp_path).endswith("took 5.0 min (seed 0).")
 
 
 def test_bench_kind_tells_a_cpu_without_native_bf16_apart():
@@ -67,14 +69,14 @@ def test_bench_kind_tells_a_cpu_without_native_bf16_apart():
 def test_machine_label_tells_two_cpus_of_one_name_apart():
     bf16 = {"device_kind": "cpu", "device": "AMD EPYC", "bf16": True, "isa": "AMX", "threads": 2}
     fp32 = {**bf16, "bf16": False, "isa": "AVX2"}
-    assert R.machine_label(bf16) == "AMD EPYC, native bf16 (AMX), 2 threads"
-    assert R.machine_label(fp32) == "AMD EPYC, fp32 only (AVX2), 2 threads"
+    assert report.machine_label(bf16) == "AMD EPYC, native bf16 (AMX), 2 threads"
+    assert report.machine_label(fp32) == "AMD EPYC, fp32 only (AVX2), 2 threads"
     older = {k: v for k, v in fp32.items() if k != "isa"}  # files written before the instruction set was recorded
-    assert R.machine_label(older) == "AMD EPYC, fp32 only, 2 threads"
-    assert R.machine_label({"device_kind": "cuda", "device": "NVIDIA H100", "bf16": True}) == "NVIDIA H100"
+    assert report.machine_label(older) == "AMD EPYC, fp32 only, 2 threads"
+    assert report.machine_label({"device_kind": "cuda", "device": "NVIDIA H100", "bf16": True}) == "NVIDIA H100"
     xeon = {**bf16, "device": "Intel(R) Xeon(R) Processor", "threads": 1}  # as /proc/cpuinfo names it
-    assert R.machine_label(xeon) == "Intel Xeon, native bf16 (AMX), 1 thread"
-    assert R.machine_label(xeon, threads=False) == "Intel Xeon, native bf16 (AMX)"
+    assert report.machine_label(xeon) == "Intel Xeon, native bf16 (AMX), 1 thread"
+    assert report.machine_label(xeon, threads=False) == "Intel Xeon, native bf16 (AMX)"
 
 
 def test_chapter_times_read_the_train_cell_and_its_results(tmp_path):
@@ -93,7 +95,7 @@ def test_chapter_times_read_the_train_cell_and_its_results(tmp_path):
             for s, t in ((0, 240.0), (1, 360.0))]
     (tmp_path / "laptop").mkdir()
     (tmp_path / "laptop" / "final.json").write_text(json.dumps({"runs": runs}))
-    table = R.chapter_times_markdown(tmp_path, root=tmp_path)
+    table = pages.chapter_times_markdown(tmp_path, root=tmp_path)
     assert "| {doc}`/notebooks/a` | about 10 min | no training cell |" in table
     assert "| {doc}`/notebooks/b` | about 5 min | `final`: 5.0 min (4.0-6.0 over seeds 0, 1) |" in table
     assert "| {doc}`/book/page` | about 5 min | no training cell |" in table
@@ -102,13 +104,14 @@ def test_chapter_times_read_the_train_cell_and_its_results(tmp_path):
     R.write_json(tmp_path / "bench-cpu.json", _bench(1000.0, 100.0, "Some CPU"))
     R.write_json(tmp_path / "bench-cpu-fp32.json", _bench(400.0, 40.0, "Plain CPU"))
     assert "without native bfloat16, as most laptops are, the laptop scale's training steps took 2.5 times as long" in \
-        R.chapter_times_markdown(tmp_path, root=tmp_path)
+        pages.chapter_times_markdown(tmp_path, root=tmp_path)
 
 
 def test_leak_and_reproduction_tables(tmp_path):
     import json
 
-    from fer_edu.results import leak_table_markdown, reproduction_table_markdown, result_path
+    from fer_edu.results import result_path
+    from fer_edu.book_pages import leak_table_markdown, reproduction_table_markdown
 
     assert leak_table_markdown(tmp_path).count("not yet run") == 2 and "not yet run" in reproduction_table_markdown(tmp_path)
     history = [{"epoch": e, "public_accuracy": p, "leak_test_accuracy": t, "leak_private_accuracy": q}
@@ -129,7 +132,8 @@ def test_leak_and_reproduction_tables(tmp_path):
 def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_seed(tmp_path):
     import json
 
-    from fer_edu.results import leak_overview, result_path, same_epoch_text
+    from fer_edu.results import result_path
+    from fer_edu.report import leak_overview, same_epoch_text
 
     overview = leak_overview(tmp_path)
     assert [r["scale, seeds"] for r in overview] == ["laptop: not yet run", "paper: not yet run", "laptop: not yet run"]
@@ -164,7 +168,8 @@ def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_se
 def test_reproduction_table_lists_repetitions_and_cpu_gpu_pairs(tmp_path):
     import json
 
-    from fer_edu.results import record_reproduction, reproduction_table_markdown, result_path
+    from fer_edu.results import record_reproduction, result_path
+    from fer_edu.book_pages import reproduction_table_markdown
 
     run = {"seed": 0, "device_kind": "cpu", "private_accuracy": 0.6559, "commit": "1b30456aaa"}
     for name, r in (("final_leak", run), ("final", {**run, "device_kind": "cuda", "private_accuracy": 0.6539,

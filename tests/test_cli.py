@@ -258,7 +258,7 @@ def test_a_run_over_its_budget_is_stopped_reported_and_can_be_forced(tmp_path, m
 def test_test_shifts_measures_publictest_with_kept_weights_and_refuses_other_weights(tmp_path, monkeypatch, capsys):
     import json
 
-    from fer_edu import results
+    from fer_edu import choices, results
 
     monkeypatch.setattr(results, "RUNS_DIR", tmp_path / "runs")
     monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "results")
@@ -274,7 +274,7 @@ def test_test_shifts_measures_publictest_with_kept_weights_and_refuses_other_wei
     (seed0,) = out["seeds"]
     assert out["members"] == "final" and seed0["public_accuracy"] == recorded["public_accuracy"]
     assert set(seed0["public_accuracy_by_shift"]) == {"1", "2"} and "private_accuracy" not in json.dumps(out)
-    choice = results.shift_choice("final", "smoke", tmp_path / "runs" / "results")
+    choice = choices.shift_choice("final", "smoke", tmp_path / "runs" / "results")
     assert choice["pixels"] in (1, 2) and set(choice["mean_gains"]) == {1, 2}
     # Weights that do not give the recorded PublicTest accuracy are not the recorded run's.
     tampered = json.loads((smoke / "final.json").read_text())

@@ -8,8 +8,8 @@ import pytest
 
 from fer_edu.experiments import REGISTRY, SCALES, default_scale, prepare_data, resolve, seeds_for
 from fer_edu.data import synthetic_faces
-from fer_edu.results import (FULL_SPLITS, RESULTS_DIR, experiments_for, is_stale, owed, record_run, sweep_choice,
-                             sweep_public)
+from fer_edu.results import FULL_SPLITS, RESULTS_DIR, is_stale, owed, record_run
+from fer_edu.choices import experiments_for, sweep_choice, sweep_public
 from fer_edu.runner import check_data_for_scale
 
 REQUIRED = ["vgg19", "vgg11", "vgg11_lstm", "vgg11_lstm_dropout", "final", "additive_attention", "vgg19_lstm",
@@ -119,7 +119,7 @@ def test_tuned_rate_is_chosen_on_publictest_only(tmp_path):
 
 
 def test_results_page_matches_results():
-    from fer_edu.results import ensemble_rows, ensemble_table, summary_rows, summary_table
+    from fer_edu.report import ensemble_rows, ensemble_table, summary_rows, summary_table
 
     page = (Path(__file__).resolve().parents[1] / "book" / "results.md").read_text()
     assert summary_table(summary_rows()) in page, "book/results.md is stale: run make notebooks"
@@ -127,7 +127,8 @@ def test_results_page_matches_results():
 
 
 def test_ensemble_table_reports_the_k_chosen_on_publictest(tmp_path):
-    from fer_edu.results import ensemble_rows, ensemble_table, write_json
+    from fer_edu.results import write_json
+    from fer_edu.report import ensemble_rows, ensemble_table
 
     assert ensemble_table(ensemble_rows(tmp_path)) == ""
     # PrivateTest is highest at k = 3, but PublicTest chose k = 2: the row reports k = 2.
@@ -143,7 +144,7 @@ def test_ensemble_table_reports_the_k_chosen_on_publictest(tmp_path):
 
 
 def test_book_helpers_read_results_or_say_not_yet_run(tmp_path):
-    from fer_edu.results import accuracy_text, comparison, per_class_recall
+    from fer_edu.report import accuracy_text, comparison, per_class_recall
 
     assert accuracy_text("final", "laptop", tmp_path) == "not yet run"
     data = synthetic_faces(20, 5, 5)
@@ -165,7 +166,7 @@ def test_book_helpers_read_results_or_say_not_yet_run(tmp_path):
 
 
 def test_book_helpers_prefer_cpu_runs_and_label_gpu_ones(tmp_path):
-    from fer_edu.results import accuracy_text, comparison
+    from fer_edu.report import accuracy_text, comparison
 
     data = synthetic_faces(20, 5, 5)
     exp = REGISTRY["vgg19"]
@@ -206,7 +207,8 @@ def test_extra_sets_training_fields_exactly_except_at_smoke_scale():
 
 def test_ensemble_chooses_k_on_publictest_only(tmp_path):
     from fer_edu.metrics import encode_probabilities
-    from fer_edu.results import ensemble, result_path
+    from fer_edu.results import result_path
+    from fer_edu.choices import ensemble
 
     rng = np.random.default_rng(0)
     pub_y, priv_y = rng.integers(0, 7, 200), rng.integers(0, 7, 200)
@@ -235,7 +237,8 @@ def test_ensemble_chooses_k_on_publictest_only(tmp_path):
 
 
 def test_ensemble_needs_stored_probabilities(tmp_path):
-    from fer_edu.results import ensemble, result_path
+    from fer_edu.results import result_path
+    from fer_edu.choices import ensemble
 
     path = result_path("m", "laptop", tmp_path)
     path.parent.mkdir(parents=True)
@@ -261,7 +264,7 @@ def _record_search(root, public, private=None, scale="laptop"):
 
 def test_recipe_is_chosen_on_publictest_by_the_declared_rule(tmp_path):
     from fer_edu.experiments import RECIPE_START, SEARCH_MARGIN
-    from fer_edu.results import recipe_choice
+    from fer_edu.choices import recipe_choice
 
     public = {"start": 0.600, "mixup": 0.600 + SEARCH_MARGIN / 2, "ema": 0.600 + SEARCH_MARGIN,
               "lr0.1": 0.590, "lr0.02": 0.603, "cosine": 0.601}
@@ -287,7 +290,7 @@ def test_search_ties_keep_the_starting_rate():
 
     import tempfile
 
-    from fer_edu.results import recipe_choice
+    from fer_edu.choices import recipe_choice
 
     with tempfile.TemporaryDirectory() as root:
         _record_search(Path(root), EVEN_SEARCH)
@@ -295,7 +298,8 @@ def test_search_ties_keep_the_starting_rate():
 
 
 def test_student_appears_with_the_ensembles_k(tmp_path):
-    from fer_edu.results import derived_experiments, result_path
+    from fer_edu.results import result_path
+    from fer_edu.choices import derived_experiments
 
     _record_search(tmp_path, EVEN_SEARCH)
     assert "student" not in {x.name for x in derived_experiments("laptop", tmp_path)}
@@ -327,7 +331,8 @@ def _record_seed(root, exp, seed, public, private=0.6, seconds=1300.0):
 
 
 def test_student_is_chosen_on_publictest_once_every_attempt_has_its_seeds(tmp_path):
-    from fer_edu.results import derived_experiments, result_path, student_choice
+    from fer_edu.results import result_path
+    from fer_edu.choices import derived_experiments, student_choice
 
     _record_search(tmp_path, EVEN_SEARCH)
     result_path("best45_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 5}))
@@ -354,7 +359,8 @@ def test_student_is_chosen_on_publictest_once_every_attempt_has_its_seeds(tmp_pa
 
 def test_best_single_network_is_chosen_on_publictest_at_seed_0_and_then_trains_every_member(tmp_path):
     from fer_edu.experiments import BEST_ATTEMPTS, ENSEMBLE_SEEDS, seeds_for
-    from fer_edu.results import best_choice, derived_experiments, owed
+    from fer_edu.results import owed
+    from fer_edu.choices import best_choice, derived_experiments
 
     _record_search(tmp_path, EVEN_SEARCH)
     nets = {x.name: x for x in derived_experiments("laptop", tmp_path) if x.name.startswith("best45")}
@@ -391,7 +397,8 @@ def test_best_single_network_is_chosen_on_publictest_at_seed_0_and_then_trains_e
 
 def _pick_best45_mild(root):
     """The recipe searched, best45's ensemble measured, and best45_mild best of the attempts on PublicTest."""
-    from fer_edu.results import derived_experiments, result_path
+    from fer_edu.results import result_path
+    from fer_edu.choices import derived_experiments
 
     _record_search(root, EVEN_SEARCH)
     result_path("best45_ensemble", "laptop", root).write_text(json.dumps({"chosen_k": 5}))
@@ -402,7 +409,8 @@ def _pick_best45_mild(root):
 
 def test_the_picked_networks_students_appear_with_its_ensemble_and_join_the_students_choice(tmp_path):
     from fer_edu.experiments import BEST_ATTEMPTS, LONGER_STUDENT_EPOCHS, STUDENT_ALONE
-    from fer_edu.results import derived_experiments, result_path, student_choice, without_teacher
+    from fer_edu.results import result_path
+    from fer_edu.choices import derived_experiments, student_choice, without_teacher
 
     _pick_best45_mild(tmp_path)
     record = partial(_record_seed, tmp_path)
@@ -451,7 +459,8 @@ def test_the_picked_networks_students_appear_with_its_ensemble_and_join_the_stud
 
 def test_the_teacher_is_measured_on_a_pair_whose_twin_has_every_seed(tmp_path):
     from fer_edu.experiments import LONGER_STUDENT_EPOCHS
-    from fer_edu.results import derived_experiments, distillation_pair, result_path
+    from fer_edu.results import result_path
+    from fer_edu.choices import derived_experiments, distillation_pair
 
     _pick_best45_mild(tmp_path)
     record = partial(_record_seed, tmp_path)
@@ -474,7 +483,7 @@ def test_the_teacher_is_measured_on_a_pair_whose_twin_has_every_seed(tmp_path):
 
 
 def test_summary_lists_tuned_and_chosen_names(tmp_path):
-    from fer_edu.results import summary_rows
+    from fer_edu.report import summary_rows
 
     _record_search(tmp_path, EVEN_SEARCH)
     rows = {(r["name"], r.get("status")) for r in summary_rows(tmp_path)}
@@ -513,7 +522,7 @@ def test_a_run_over_its_budget_is_flagged():
 
 def test_budget_text_names_the_late_seeds_with_their_minutes_and_pace_against_those_within():
     from fer_edu.experiments import Experiment
-    from fer_edu.results import budget_text
+    from fer_edu.report import budget_text
 
     exp = Experiment("b", "beyond", "budgeted", budget_min=45, extra={"epochs": 3})
 
@@ -531,7 +540,7 @@ def test_budget_text_names_the_late_seeds_with_their_minutes_and_pace_against_th
 
 
 def test_one_class_collapse_is_read_from_the_confusion_matrices(tmp_path):
-    from fer_edu.results import one_class_collapse
+    from fer_edu.report import one_class_collapse
 
     data = synthetic_faces(20, 5, 5)
     exp = REGISTRY["t1_adamw_lr1e-2_wd1e-3"]
@@ -632,7 +641,8 @@ def test_final_borrows_predictions_only_from_an_identical_final_leak_run(tmp_pat
 def test_cost_points_take_the_fastest_seed_skip_repeats_and_add_up_an_ensemble(tmp_path, monkeypatch):
     import os
 
-    from fer_edu.results import cost_points, result_path, write_json
+    from fer_edu.results import result_path, write_json
+    from fer_edu.report import cost_points
 
     data = synthetic_faces(20, 5, 5)
     data.info["sha256"] = "x"
@@ -665,7 +675,8 @@ def test_cost_points_take_the_fastest_seed_skip_repeats_and_add_up_an_ensemble(t
 
 def test_test_shifts_join_only_past_the_search_margin_on_seed_0_publictest(tmp_path):
     from fer_edu.experiments import SEARCH_MARGIN
-    from fer_edu.results import result_path, shift_choice, write_json
+    from fer_edu.results import result_path, write_json
+    from fer_edu.choices import shift_choice
 
     assert shift_choice("modern", "laptop", tmp_path) is None
 

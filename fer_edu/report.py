@@ -1,0 +1,349 @@
+"""What the book shows of ``results/``: the sentences its prose glues and its tables and figures' data,
+read from the results files, never typed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from .choices import known_experiments
+from .experiments import REPORTED_SCALES, Experiment, seeds_for
+from .results import SAME_TRAINING, device_runs, is_stale, load_result, over_budget, results_dir, summarize
+
+NOT_YET_RUN = "not yet run"
+
+
+DEVICE_LABELS = {"cpu": "CPU", "cuda": "GPU"}
+
+
+def result_device(result: dict | None, device: str | None = None) -> str | None:
+    """The device kind whose runs a table shows: ``device`` if given, else the CPU's, else the first kind recorded.
+
+    The CPU runs are the course's reference; paper-scale runs may exist on a GPU only.
+    """
+    if result is None:
+        return None
+    if device is not None:
+        return device if device in result["summary"] else None
+    kinds = list(result["summary"])
+    return "cpu" if "cpu" in kinds else (kinds[0] if kinds else None)
+
+
+def seeds_text(seeds: list[int]) -> str:
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}"
+
+
+def accuracy_text(name: str, scale: str = "laptop", root: Path | None = None, device: str | None = None,
+                  seeds: tuple[int, ...] | None = None) -> str:
+    """``"62.6 % ± 0.2 (seeds 0, 1, 2)"``, or ``"not yet run"``: what the book's prose glues.
+
+    Runs on another device than the CPU say so: ``"65.4 % (seed 0, GPU)"``. ``seeds`` keeps only
+    those seeds (best45's single-network accuracy is seeds 0-2 of its five); the text names the
+    ones recorded so far.
+    """
+    result = load_result(name, scale, root)
+    kind = result_device(result, device)
+    if kind is None:
+        return NOT_YET_RUN
+    s = result["summary"][kind]
+    if seeds is not None:
+        runs = [r for r in device_runs(result, kind) if r["seed"] in seeds]
+        if not runs:
+            return NOT_YET_RUN
+        s = summarize(runs)
+    spread = f" ± {100 * s['private_std']:.1f}" if s["private_std"] is not None else ""
+    where = "" if kind == "cpu" else f", {DEVICE_LABELS.get(kind, kind)}"
+    return f"{100 * s['private_mean']:.1f} %{spread} ({seeds_text(s['seeds'])}{where})"
+
+
+#: Between a table's per-seed accuracies: narrow no-break spaces around the slash, so a column of
+#: three or five seeds stays on one line where a rendered table would wrap it at the spaces.
+PER_SEED_SEPARATOR = "\u202f/\u202f"
+
+
+def comparison(names: list[str], scale: str = "laptop", root: Path | None = None, device: str | None = None):
+    """A table of experiments: PrivateTest mean and spread over seeds, each seed, train accuracy, chosen epochs.
+
+    Each row shows the CPU runs, or the GPU's where a name has no CPU run (see :func:`result_device`);
+    a "device" column appears when the table mixes or holds GPU runs.
+    """
+    import pandas as pd
+
+    rows = []
+    for name in names:
+        result = load_result(name, scale, root)
+        row = {"name": name}
+        kind = result_device(result, device)
+        if kind is None:
+            rows.append({**row, "PrivateTest": NOT_YET_RUN})
+            continue
+        runs = device_runs(result, kind)
+        s = result["summary"][kind]
+        if kind != "cpu":
+            row["device"] = DEVICE_LABELS.get(kind, kind)
+        rows.append({
+            **row,
+            "PrivateTest": f"{100 * s['private_mean']:.2f} %",
+            "std over seeds": f"{100 * s['private_std']:.2f}" if s["private_std"] is not None else "-",
+            "per seed": PER_SEED_SEPARATOR.join(f"{100 * r['private_accuracy']:.1f}" for r in runs),
+            "train (no aug.)": f"{100 * np.mean([r['train_accuracy'] for r in runs]):.1f} %",
+            "chosen epochs": ", ".join(str(r["selected_epoch"]) for r in runs),
+            "parameters": f"{runs[0]['parameters']:,}",
+        })
+    return pd.DataFrame(rows).set_index("name").fillna("")
+
+
+def per_class_recall(names: list[str], scale: str = "laptop", root: Path | None = None, device: str = "cpu"):
+    """PrivateTest recall per class (mean over seeds), one column per experiment that has results."""
+    import pandas as pd
+
+    from .data import CLASSES
+
+    cols = {}
+    for name in names:
+        result = load_result(name, scale, root)
+        if result is None:
+            continue
+        runs = device_runs(result, device)
+        if runs:
+            recall = np.mean([r["private"]["recall"] for r in runs], axis=0)
+            cols[name] = [f"{100 * v:.1f} %" for v in recall]
+    return pd.DataFrame(cols, index=list(CLASSES))
+
+
+def one_class_collapse(name: str, scale: str = "laptop", root: Path | None = None, device: str = "cpu",
+                       threshold: float = 0.9) -> dict | None:
+    """Whether a result's networks predict (nearly) one class for every PrivateTest face, as a diverged
+    run does: the most predicted class, its share of the predictions and of the true labels (from the
+    recorded confusion matrices, summed over seeds), the mean accuracy; None if not (or no results).
+    """
+    from .data import CLASSES
+
+    runs = device_runs(load_result(name, scale, root), device)
+    if not runs:
+        return None
+    confusion = np.sum([r["private"]["confusion"] for r in runs], axis=0)  # rows: truth, columns: prediction
+    predicted = confusion.sum(0)
+    top = int(predicted.argmax())
+    share = float(predicted[top] / predicted.sum())
+    if share < threshold:
+        return None
+    return {"class": CLASSES[top], "predicted_share": share, "true_share": float(confusion[top].sum() / confusion.sum()),
+            "private_mean": float(np.mean([r["private_accuracy"] for r in runs])), "seeds": [r["seed"] for r in runs],
+            "selected_epochs": [r["selected_epoch"] for r in runs]}
+
+
+#: A run ended with the machine busy with other work when its 5-minute load average exceeds this:
+#: the run's own two threads keep it near 2 on the 2-core machine.
+SHARED_LOAD = 2.5
+
+
+def cost_points(scale: str = "laptop", root: Path | None = None, device: str = "cpu") -> list[dict]:
+    """Each trained name's mean PrivateTest accuracy against the minutes one run of it costs.
+
+    The cost is the wall time of the name's fastest seed, the run least slowed by other work;
+    ``shared`` says that even that run ended with the machine busy (``SHARED_LOAD``), so its time
+    overstates the cost. Names that repeat another's training (``SAME_TRAINING``) are left out. An
+    ensemble (``<name>_ensemble``) costs the training of its chosen members, added up.
+    """
+    def busy(run: dict) -> bool:
+        return (run.get("load_average") or [0.0, 0.0, 0.0])[1] > SHARED_LOAD
+
+    points = []
+    for name, exp in known_experiments(scale, root).items():
+        runs = device_runs(load_result(name, scale, root), device)
+        if not runs or name in SAME_TRAINING:
+            continue
+        fastest = min(runs, key=lambda r: r["wall_time_s"])
+        points.append({"name": name, "group": exp.group, "minutes": fastest["wall_time_s"] / 60,
+                       "accuracy": float(np.mean([r["private_accuracy"] for r in runs])), "runs": len(runs),
+                       "shared": busy(fastest)})
+        ens = load_result(f"{name}_ensemble", scale, root)
+        if ens is not None:
+            by_seed = {r["seed"]: r for r in runs}
+            members = [by_seed[s] for s in ens["seeds"][:ens["chosen_k"]]]
+            points.append({"name": ens["name"], "group": exp.group,
+                           "minutes": sum(r["wall_time_s"] for r in members) / 60,
+                           "accuracy": ens["private_accuracy"], "runs": len(members),
+                           "shared": any(busy(r) for r in members)})
+    return points
+
+
+def median_epoch_seconds(run: dict) -> float:
+    """The median of a run's epoch times: its machine's pace, little moved by a few epochs slowed by other work."""
+    return float(np.median([h["seconds"] for h in run["history"]]))
+
+
+def budget_text(exp: Experiment, runs: list[dict], scale: str = "laptop") -> str:
+    """A sentence on the runs over ``exp``'s budget, their minutes and pace against those within it;
+    ``""`` when there are none. A budgeted run is recorded over its budget only when trained with
+    ``run --ignore-budget``, as the runner stops it otherwise."""
+    late = over_budget(exp, runs)
+    if not late:
+        return ""
+    within = [r for r in runs if r["seed"] not in late]
+    over = [r for r in runs if r["seed"] in late]
+
+    def pace(rs: list[dict]) -> str:
+        return ", ".join(f"{median_epoch_seconds(r):.0f} s" for r in rs)
+
+    minutes = ", ".join(f"{r['wall_time_s'] / 60:.1f}" for r in over)
+    text = (f"{seeds_text(late).capitalize()} took {minutes} minutes, over the {exp.budget_min}-minute budget: "
+            f"trained to the end with `run --ignore-budget` on a slower machine (a median epoch of {pace(over)}")
+    if within:
+        text += f", against {pace(within)} for {seeds_text([r['seed'] for r in within])}, which kept to it"
+    return text + (f"). The {exp.config(scale).epochs} epochs are fixed, so the machine's pace changed the "
+                   "minutes, not what was trained.")
+
+
+def summary_rows(root: Path | None = None) -> list[dict]:
+    """One row per committed result and device kind, plus a row per name defined now without one."""
+    from .experiments import ALL_GROUPS
+
+    root = results_dir(root)
+    rows = []
+    for scale in REPORTED_SCALES:
+        known = known_experiments(scale, root).values()
+        for exp in [x for g in ALL_GROUPS for x in known if x.group == g]:
+            result = load_result(exp.name, scale, root)
+            if result is None:
+                if scale == "laptop":
+                    rows.append({"name": exp.name, "scale": scale, "status": "missing"})
+                continue
+            stale = is_stale(result, exp.config(scale))
+            for kind, s in result["summary"].items():
+                runs = device_runs(result, kind)
+                missing = [x for x in seeds_for(exp) if x not in s["seeds"]]
+                late = over_budget(exp, runs) if kind == "cpu" else []
+                status = "stale" if stale else (f"{seeds_text(missing)} owed" if missing else "ok")
+                rows.append({
+                    "name": exp.name, "scale": scale, "device": kind, "seeds": s["seeds"],
+                    "private_mean": s["private_mean"], "private_std": s["private_std"],
+                    "selected_epochs": [r["selected_epoch"] for r in runs],
+                    "train_accuracy": float(np.mean([r["train_accuracy"] for r in runs])),
+                    "wall_time_s": float(np.mean([r["wall_time_s"] for r in runs])),
+                    "concurrent_runs": max(r.get("concurrent_runs", 1) for r in runs),
+                    "status": status + (f"; {seeds_text(late)} over the {exp.budget_min}-min budget" if late else ""),
+                })
+    return rows
+
+
+def summary_table(rows: list[dict]) -> str:
+    """The rows as a Markdown table."""
+    head = ("| name | scale | device | seeds | PrivateTest, mean ± sd | chosen epochs | train acc | wall time | status |\n"
+            "|---|---|---|---|---|---|---|---|---|")
+    lines = [head]
+    for r in rows:
+        if "private_mean" not in r:
+            lines.append(f"| {r['name']} | {r['scale']} | | | | | | | {r['status']} |")
+            continue
+        std = f" ± {100 * r['private_std']:.2f}" if r["private_std"] is not None else ""
+        shared = f" ({r['concurrent_runs']} runs at once)" if r.get("concurrent_runs", 1) > 1 else ""
+        lines.append(
+            f"| {r['name']} | {r['scale']} | {r['device']} | {','.join(map(str, r['seeds']))} | "
+            f"{100 * r['private_mean']:.2f} %{std} | {','.join(map(str, r['selected_epochs']))} | "
+            f"{100 * r['train_accuracy']:.1f} % | {r['wall_time_s'] / 60:.1f} min{shared} | {r['status']} |")
+    return "\n".join(lines)
+
+
+def ensemble_rows(root: Path | None = None) -> list[dict]:
+    """One row per committed ensemble (``<name>_ensemble.json``): its members, k chosen on PublicTest, both accuracies."""
+    root = results_dir(root)
+    rows = []
+    for scale in REPORTED_SCALES:
+        for path in sorted((root / scale).glob("*_ensemble.json")):
+            ens = load_result(path.stem, scale, root)
+            k = ens["chosen_k"]
+            rows.append({"name": ens["name"], "scale": scale, "members": ens["members"], "seeds": ens["seeds"][:k],
+                         "offered": len(ens["seeds"]), "public": ens["public_accuracy_by_k"][k - 1],
+                         "private": ens["private_accuracy"]})
+    return rows
+
+
+def ensemble_table(rows: list[dict]) -> str:
+    """The ensemble rows as a Markdown table (empty text when none is recorded)."""
+    if not rows:
+        return ""
+    lines = ["| ensemble | scale | members | seeds averaged (k chosen on PublicTest) | PublicTest | PrivateTest |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['scale']} | {r['members']} | {','.join(map(str, r['seeds']))} "
+              f"(k = {len(r['seeds'])} of {r['offered']}) | {100 * r['public']:.2f} % | {100 * r['private']:.2f} % |"
+              for r in rows]
+    return "\n".join(lines)
+
+
+def machine_label(record: dict, threads: bool = True) -> str:
+    """A machine as a reader can tell it apart: a GPU by its name; a CPU by its name, whether it computes
+    bfloat16 natively, its instruction set where recorded and (``threads``) its threads, e.g.
+    ``AMD EPYC, fp32 only (AVX2), 2 threads`` (two CPUs a virtual machine both calls "AMD EPYC" differ here)."""
+    if record.get("device_kind", "cpu") != "cpu":
+        return record["device"]
+    # "Intel(R) Xeon(R) Processor" reads as "Intel Xeon": the marks and a closing "Processor" say nothing.
+    name = re.sub(r"\((R|TM)\)|\s+Processor\s*$", "", record["device"], flags=re.IGNORECASE)
+    parts = [" ".join(name.split())]
+    if record.get("bf16") is not None:
+        precision = "native bf16" if record["bf16"] else "fp32 only"
+        parts.append(f"{precision} ({record['isa']})" if record.get("isa") else precision)
+    if threads and record.get("threads"):
+        parts.append(f"{record['threads']} thread{'s' if record['threads'] != 1 else ''}")
+    return ", ".join(parts)
+
+
+def leak_summaries(scale: str, root: Path | None = None) -> list[dict]:
+    """:func:`fer_edu.leak.leak_summary` of each CPU run of ``final_leak`` at ``scale``, in seed order
+    (empty when not yet run)."""
+    from .leak import leak_summary
+
+    return [leak_summary(r) for r in device_runs(load_result("final_leak", scale, root), "cpu")]
+
+
+def leak_row(s: dict) -> dict:
+    """One seed's honest protocol against the paper's (a :func:`leak_summaries` entry), as a display row."""
+    return {"seed": s["seed"],
+            "honest: PrivateTest, epoch chosen on PublicTest": f"{100 * s['honest']:.2f} % (epoch {s['honest_epoch']})",
+            "paper's protocol: PublicTest + PrivateTest, epoch chosen on it":
+                f"{100 * s['paper_protocol']:.2f} % (epoch {s['paper_epoch']})",
+            "the same pooled set at the honest epoch": f"{100 * s['honest_pooled']:.2f} %",
+            "leak (points)": f"{s['leak_points']:+.2f}",
+            "PrivateTest, epoch chosen on PrivateTest": f"{100 * s['private_peak']:.2f} % (epoch {s['peak_epoch']})"}
+
+
+def leak_overview(root: Path | None = None) -> list[dict]:
+    """Each leak as one row of means (chapter 9): the epoch chosen on the test data (the paper's code),
+    the epoch chosen on PrivateTest, at each scale of ``final_leak``, and training on Training's copies
+    of test images (laptop ``final`` against ``final_dedup``, the seeds both have)."""
+    rows = []
+    for scale in REPORTED_SCALES:
+        leaks = leak_summaries(scale, root)
+        if not leaks:
+            rows.append({"leak": "epoch chosen on the test data", "scale, seeds": f"{scale}: {NOT_YET_RUN}"})
+            continue
+        where = f"{scale}, {seeds_text([s['seed'] for s in leaks])}"
+        for what, honest, leaky in (("epoch chosen on PublicTest + PrivateTest (the paper's code), pooled test accuracy",
+                                     "honest_pooled", "paper_protocol"),
+                                    ("epoch chosen on PrivateTest, PrivateTest accuracy", "honest", "private_peak")):
+            h, k = np.mean([s[honest] for s in leaks]), np.mean([s[leaky] for s in leaks])
+            rows.append({"leak": what, "scale, seeds": where, "honest (epoch chosen on PublicTest)": f"{100 * h:.2f} %",
+                         "with the leak": f"{100 * k:.2f} %", "difference (points)": f"{100 * (k - h):+.2f}"})
+    copies = "trained on Training's copies of test images (final against final_dedup)"
+    with_copies, without = ({r["seed"]: r["private_accuracy"] for r in device_runs(load_result(n, "laptop", root), "cpu")}
+                            for n in ("final", "final_dedup"))
+    seeds = sorted(set(with_copies) & set(without))
+    if not seeds:
+        rows.append({"leak": copies, "scale, seeds": f"laptop: {NOT_YET_RUN}"})
+    else:
+        w, wo = np.mean([with_copies[s] for s in seeds]), np.mean([without[s] for s in seeds])
+        rows.append({"leak": copies, "scale, seeds": f"laptop, {seeds_text(seeds)}",
+                     "honest (epoch chosen on PublicTest)": f"{100 * wo:.2f} %", "with the leak": f"{100 * w:.2f} %",
+                     "difference (points)": f"{100 * (w - wo):+.2f}"})
+    return rows
+
+
+def same_epoch_text(root: Path | None = None) -> str:
+    """How often the paper's protocol chose the honest epoch, per scale of ``final_leak`` (chapter 9)."""
+    counts = {scale: (sum(s["paper_epoch"] == s["honest_epoch"] for s in leaks), len(leaks))
+              for scale in REPORTED_SCALES if (leaks := leak_summaries(scale, root))}
+    return "; ".join(f"{same} of {n} seed{'s' if n > 1 else ''} at {scale} scale"
+                     for scale, (same, n) in counts.items()) or NOT_YET_RUN

@@ -25,8 +25,8 @@ class FocalLoss(nn.Module):
     """Focal loss (Lin et al. 2017), multi-class: ``FL = -alpha_y (1 - p_y)^gamma log p_y``, averaged.
 
     ``alpha`` is ``None`` (1 for every class), a scalar (every class alike: in the multi-class
-    case this only rescales the loss, i.e. the learning rate) or a per-class vector in canonical
-    order. ``gamma = 0`` and ``alpha = None`` is cross entropy.
+    case this only rescales the loss, a learning-rate factor under SGD that Adam and AdamW all but
+    cancel) or a per-class vector in canonical order. ``gamma = 0`` and ``alpha = None`` is cross entropy.
     """
 
     def __init__(self, gamma: float = 2.0, alpha: float | Sequence[float] | None = None) -> None:

@@ -375,6 +375,7 @@ def sweep_curves(sweeps: dict[str, dict[float, float | None]], chosen: dict[str,
     points still owed are left out. ``chosen`` marks each optimizer's choice with a ring.
     """
     fig, ax = plt.subplots(figsize=(6, 3.2))
+    rings = []
     for label, public in sweeps.items():
         done = sorted((m, a) for m, a in public.items() if a is not None)
         if not done:
@@ -383,7 +384,12 @@ def sweep_curves(sweeps: dict[str, dict[float, float | None]], chosen: dict[str,
         (line,) = ax.plot(m, a, "o-", label=label)
         pick = (chosen or {}).get(label)
         if pick is not None and public.get(pick) is not None:
-            ax.plot([pick], [public[pick]], "o", ms=13, mfc="none", color=line.get_color())
+            rings.append((pick, public[pick], line.get_color()))
+    # The chosen points go on top, each with its own dot inside its ring: where two optimizers score
+    # alike at one rate, the later line's dot would otherwise sit in the earlier one's ring.
+    for pick, accuracy, color in rings:
+        ax.plot([pick], [accuracy], "o", color=color, zorder=4)
+        ax.plot([pick], [accuracy], "o", ms=13, mfc="none", color=color, zorder=4)
     ax.set_xscale("log", base=2)
     multipliers = sorted({m for public in sweeps.values() for m in public})
     ax.set_xticks(multipliers, [f"x{m:g}" for m in multipliers])

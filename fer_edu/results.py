@@ -36,6 +36,11 @@ RESULTS_DIR = Path(os.environ.get("FER_EDU_RESULTS") or REPO / "results")
 RUNS_DIR = Path(os.environ.get("FER_EDU_RUNS") or REPO / "runs")
 
 
+#: The paper's final model as trained at laptop scale (seed 0), committed for the chapters that look inside it
+#: (4 and 7, and 2 without the real data): found beside the package, so a notebook opened anywhere loads it.
+FINAL_MODEL = REPO / "results" / "models" / "final-laptop-seed0.safetensors"
+
+
 def kept_weights_path(scale: str, name: str, seed: int) -> Path:
     """Where a run's chosen weights are kept on the machine that trained it (runs/ is git-ignored)."""
     return RUNS_DIR / "models" / scale / name / f"seed{seed}.safetensors"

@@ -6,6 +6,7 @@ import pytest
 
 from fer_edu import plots
 from fer_edu.data import synthetic_faces
+from fer_edu.results import FINAL_MODEL
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,7 +47,7 @@ def test_attention_on_faces_draws_one_bar_per_row():
 def test_committed_demo_weights_load_and_say_what_they_are():
     from fer_edu.weights import load_model
 
-    path = REPO / "results" / "models" / "final-laptop-seed0.safetensors"
+    path = FINAL_MODEL
     model, meta = load_model(path)
     assert meta["architecture"] == "vgg11_lstm_attention" and meta["label_order"] == "canonical"
     result = json.loads((REPO / "results" / "laptop" / "final.json").read_text())
@@ -108,7 +109,12 @@ def test_sweep_curves_leave_owed_points_out_and_ring_the_choice():
     assert lines[(0.25, 0.5, 1.0, 2.0, 4.0)] == [0.50, 0.55, 0.58, 0.60, 0.57]
     assert lines[(0.5, 1.0)] == [0.40, 0.45]  # sgd: only the points that landed
     assert lines[(2.0,)] == [0.60]  # the ring on adam's choice
-    assert len(ax.lines) == 3 and [t.get_text() for t in ax.get_legend().get_texts()] == ["adam", "sgd"]
+    assert len(ax.lines) == 4 and [t.get_text() for t in ax.get_legend().get_texts()] == ["adam", "sgd"]
+    # The choice is drawn on top, a dot of its own colour inside its ring: where two optimizers score
+    # alike at one rate, another line's dot must not sit in the ring.
+    choice = [line for line in ax.lines if tuple(line.get_xdata()) == (2.0,)]
+    assert len(choice) == 2 and {line.get_color() for line in choice} == {ax.lines[0].get_color()}
+    assert min(line.get_zorder() for line in choice) > max(line.get_zorder() for line in ax.lines[:2])
 
 
 def test_accuracy_against_minutes_keeps_the_names_of_close_points_apart():

@@ -61,3 +61,58 @@ def test_every_notebook_installs_the_course_where_it_is_missing():
         src = "".join(first["source"])
         assert "import fer_edu" in src and "git clone" in src and "pip install" in src, nb.name
         assert {"remove-cell", "nbval-ignore-output"} <= set(first["metadata"].get("tags", [])), nb.name
+
+
+def _course_distributions() -> set[str]:
+    """The distributions ``pip install -e .[course]`` brings: pyproject's dependencies, its ``course`` extra and
+    everything they require in turn (read from the installed packages' metadata)."""
+    import re
+    import tomllib
+    from importlib import metadata
+
+    def name(requirement: str) -> str:
+        return re.split(r"[\s<>=!~;\[(]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    todo = [name(r) for r in project["dependencies"] + project["optional-dependencies"]["course"]]
+    seen: set[str] = set()
+    while todo:
+        dist = todo.pop()
+        if dist in seen:
+            continue
+        seen.add(dist)
+        try:
+            requires = metadata.requires(dist) or []
+        except metadata.PackageNotFoundError:
+            continue
+        todo += [name(r) for r in requires if "extra ==" not in r]
+    return seen
+
+
+def test_every_package_a_notebook_imports_comes_with_the_course_install():
+    """On Colab a notebook has only what its first cell installs (``pip install -e .[course]``) beside Colab's
+    own packages: a notebook that imports anything else stops there. (myst_nb, whose ``glue`` every chapter
+    calls, came only with requirements.txt's jupyter-book until 2026-12-06.)"""
+    import ast
+    import json
+    import sys
+    from importlib import metadata
+
+    installs = _course_distributions()
+    providers = metadata.packages_distributions()
+    missing = set()
+    for nb in sorted((REPO / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(nb.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            # IPython's magics and shell escapes are no Python: a `pass` in their place keeps the blocks.
+            src = "\n".join(line[:len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!"))
+                            else line for line in "".join(cell["source"]).splitlines())
+            for node in ast.walk(ast.parse(src)):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                         [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+                for top in {n.split(".")[0] for n in names} - set(sys.stdlib_module_names) - {"fer_edu"}:
+                    dists = {d.lower().replace("_", "-") for d in providers.get(top, [top])}
+                    if not dists & installs:
+                        missing.add(f"{nb.name}: {top} ({', '.join(sorted(dists))})")
+    assert not missing, f"imported by notebooks, not installed by .[course]: {sorted(missing)}"

@@ -123,7 +123,7 @@ def test_leak_and_reproduction_tables(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"name": name, "runs": [r]}))
     leak = leak_table_markdown(tmp_path)
-    assert "| 0 | 56.00 % (epoch 2) | 61.00 % (epoch 3) | 58.00 % | +3.00 | 67.00 % (epoch 3) |" in leak
+    assert "| 0 | 56.00 % (epoch 2) | 61.00 % (epoch 3) | 58.00 % | +3.00 | 67.00 % (+11.00) | 67.00 % (epoch 3) |" in leak
     table = reproduction_table_markdown(tmp_path)
     assert "| 0 | 57.00 % (1234567) | 56.00 % (abcdef0) | no |" in table
     assert "fresh clone**: not yet run" in table and "on a CPU and on a GPU" not in table
@@ -152,13 +152,15 @@ def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_se
 
     # seed 0: the pooled set peaks at epoch 2 (+2 points over the honest epoch 1); seed 1: the same epoch.
     write("final_leak", [leak_run(0, 1, [0.60, 0.62], [0.61, 0.65], 0.61),
-                         leak_run(1, 2, [0.58, 0.64], [0.60, 0.66], 0.66)])
+                         leak_run(1, 2, [0.58, 0.64], [0.67, 0.66], 0.66)])
     write("final", [{"seed": s, "device_kind": "cpu", "private_accuracy": a} for s, a in ((0, 0.62), (1, 0.64), (2, 0.9))])
     write("final_dedup", [{"seed": s, "device_kind": "cpu", "private_accuracy": a} for s, a in ((0, 0.60), (1, 0.61))])
-    pooled, private, paper, copies = leak_overview(tmp_path)
+    pooled, paper_private, private, paper, copies = leak_overview(tmp_path)
     assert pooled["scale, seeds"] == "laptop, seeds 0, 1" and pooled["difference (points)"] == "+1.00"
     assert pooled["honest (epoch chosen on PublicTest)"] == "62.00 %" and pooled["with the leak"] == "63.00 %"
-    assert private["difference (points)"] == "+2.00"  # peaks 65 and 66 against the honest 61 and 66
+    # PrivateTest at the pooled set's epochs (2 and 2): 65 and 66 against the honest 61 and 66.
+    assert paper_private["with the leak"] == "65.50 %" and paper_private["difference (points)"] == "+2.00"
+    assert private["difference (points)"] == "+2.50"  # peaks 65 and 67 against the honest 61 and 66
     assert paper["scale, seeds"] == "paper: not yet run"
     # final seed 2 has no final_dedup partner and is left out: 63 % against 60.5 %
     assert copies["scale, seeds"] == "laptop, seeds 0, 1" and copies["difference (points)"] == "+2.50"

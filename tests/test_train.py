@@ -136,6 +136,10 @@ def test_measure_leak_records_per_epoch_test_accuracy_and_changes_no_training(ti
     assert abs(hist["leak_private_accuracy"] - s["honest"]) < 1e-9  # the chosen epoch's weights, evaluated twice
     pooled = [h["leak_test_accuracy"] for h in leaky["history"]]
     assert s["paper_epoch"] == pooled.index(max(pooled)) + 1
+    # The paper's epoch, read on PrivateTest alone: the half of its pool the honest choice never saw.
+    paper_private = leaky["history"][s["paper_epoch"] - 1]["leak_private_accuracy"]
+    assert s["paper_private"] == paper_private
+    assert abs(s["paper_private_leak_points"] - 100 * (paper_private - s["honest"])) < 1e-9
     with pytest.raises(ValueError, match="measure_leak"):
         leak_summary(honest)
 

@@ -161,7 +161,9 @@ def cmd_results(args: argparse.Namespace) -> int:
     if args.markdown:
         out = Path(args.markdown)
         out.write_text("# Results summary\n\nWritten by `python -m fer_edu results --markdown`. "
-                       "PrivateTest accuracy, epoch chosen on PublicTest.\n\n" + table + "\n"
+                       "PrivateTest accuracy, epoch chosen on PublicTest, over every seed recorded: a network "
+                       "that also feeds an ensemble has seeds 0-4 here, where the chapters report its single "
+                       "network over seeds 0-2.\n\n" + table + "\n"
                        + (f"\n## Ensembles\n\nThe first k seeds of one network, their probabilities averaged; "
                           f"k chosen on PublicTest (`python -m fer_edu ensemble NAME`).\n\n{ensembles}\n"
                           if ensembles else ""))

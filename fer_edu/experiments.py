@@ -9,8 +9,10 @@ and weight decay, loss); a *scale* turns it into a :class:`~fer_edu.train.TrainC
   of epoch to PublicTest).
 - ``laptop``: the same architectures at width 0.25 with 11 epochs at batch 64 and a one-cycle
   schedule, about 5 minutes for the final model on 2 CPU cores. A short schedule needs a higher
-  learning rate than the paper's constant 1e-4 (which reaches only 58.7 % in 8 epochs at width
-  0.5, ``NOTES.md``), so every row maps one way: **peak learning rate = 30 x the paper's**, with
+  learning rate than the paper's constant 1e-4 (in a sketch made outside the project before it,
+  1e-4 reached 58.7 % in 8 epochs at width 0.5, one-cycle to 2e-3 63.2 %: PrivateTest readings, so
+  the course tests the factor again on PublicTest, with its learning-rate sweeps of chapter 6), so
+  every row maps one way: **peak learning rate = 30 x the paper's**, with
   the paper's weight decay unchanged. One-cycle also cycles the momentum (SGD) or Adam's beta1
   between 0.95 and 0.85 against the learning rate, around the paper's 0.9; plain SGD keeps no
   momentum (``TrainConfig.cycle_momentum``). The paper's chosen row (AdamW 1e-4, wd 1e-3)

@@ -146,7 +146,8 @@ def cost_points(scale: str = "laptop", root: Path | None = None, device: str = "
     The cost is the wall time of the name's fastest seed, the run least slowed by other work;
     ``shared`` says that even that run ended with the machine busy (``SHARED_LOAD``), so its time
     overstates the cost. Names that repeat another's training (``SAME_TRAINING``) are left out. An
-    ensemble (``<name>_ensemble``) costs the training of its chosen members, added up.
+    ensemble (``<name>_ensemble``) of k members costs k trainings of its fastest member: priced as its
+    single networks are, not at the members' recorded minutes, which vary with the machines they ran on.
     """
     def busy(run: dict) -> bool:
         return (run.get("load_average") or [0.0, 0.0, 0.0])[1] > SHARED_LOAD
@@ -164,10 +165,11 @@ def cost_points(scale: str = "laptop", root: Path | None = None, device: str = "
         if ens is not None:
             by_seed = {r["seed"]: r for r in runs}
             members = [by_seed[s] for s in ens["seeds"][:ens["chosen_k"]]]
+            quickest = min(members, key=lambda r: r["wall_time_s"])
             points.append({"name": ens["name"], "group": exp.group,
-                           "minutes": sum(r["wall_time_s"] for r in members) / 60,
+                           "minutes": len(members) * quickest["wall_time_s"] / 60,
                            "accuracy": ens["private_accuracy"], "runs": len(members),
-                           "shared": any(busy(r) for r in members)})
+                           "shared": busy(quickest)})
     return points
 
 

@@ -189,15 +189,21 @@ def budget_text(exp: Experiment, runs: list[dict], scale: str = "laptop") -> str
     over = [r for r in runs if r["seed"] in late]
 
     def pace(rs: list[dict]) -> str:
-        return ", ".join(f"{median_epoch_seconds(r):.0f} s" for r in rs)
+        return ", ".join(f"{median_epoch_seconds(r):.0f} s" + (" without native bf16" if r.get("bf16") is False else "")
+                         for r in rs)
 
     minutes = ", ".join(f"{r['wall_time_s'] / 60:.1f}" for r in over)
     text = (f"{seeds_text(late).capitalize()} took {minutes} minutes, over the {exp.budget_min}-minute budget: "
             f"trained to the end with `run --ignore-budget` on a slower machine (a median epoch of {pace(over)}")
     if within:
         text += f", against {pace(within)} for {seeds_text([r['seed'] for r in within])}, which kept to it"
-    return text + (f"). The {exp.config(scale).epochs} epochs are fixed, so the machine's pace changed the "
-                   "minutes, not what was trained.")
+    text += (f"). The {exp.config(scale).epochs} epochs are fixed, so the machine's pace changed the minutes, "
+             "not what was trained")
+    # A CPU without native bfloat16 trains in fp32: the same recipe, other arithmetic.
+    fp32 = [r["seed"] for r in runs if r.get("bf16") is False]
+    if fp32 and len(fp32) < len(runs):
+        text += f"; {seeds_text(fp32)} computed in fp32 instead of bfloat16, which changes the arithmetic, not the recipe"
+    return text + "."
 
 
 def summary_rows(root: Path | None = None) -> list[dict]:

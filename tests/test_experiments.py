@@ -537,6 +537,10 @@ def test_budget_text_names_the_late_seeds_with_their_minutes_and_pace_against_th
     assert "The 3 epochs are fixed" in text
     alone = budget_text(exp, [run(3, 50, [120]), run(4, 51, [125])])
     assert alone.startswith("Seeds 3, 4 took 50.0, 51.0 minutes") and "against" not in alone
+    assert "fp32" not in text + alone  # runs that did not record their precision, or all alike, say nothing of it
+    fp32 = budget_text(exp, within + [{**run(4, 240, [298, 341, 1348]), "bf16": False}])
+    assert "a median epoch of 341 s without native bf16" in fp32
+    assert fp32.endswith("; seed 4 computed in fp32 instead of bfloat16, which changes the arithmetic, not the recipe.")
 
 
 def test_one_class_collapse_is_read_from_the_confusion_matrices(tmp_path):

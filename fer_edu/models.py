@@ -6,13 +6,13 @@ canonical label order. ``width`` multiplies every channel count (1.0 is the pape
 Choices the paper leaves open, and why:
 
 - **Head.** A compact head on the last block's features (``Linear(C, 256) - ReLU - Dropout(0.3)
-  - Linear(256, 7)``, ``HEAD_HIDDEN`` and ``HEAD_DROPOUT``, at every width), not torchvision's 4096-wide ImageNet head: with five 2x2 max-pools a 48x48
-  face is 1x1 after the last block, and the ImageNet head would make VGG19 139 M parameters
-  instead of about 20 M.
+  - Linear(256, 7)``, ``HEAD_HIDDEN`` and ``HEAD_DROPOUT``, at every width), not torchvision's
+  4096-wide ImageNet head: with five 2x2 max-pools a 48x48 face is 1x1 after the last block, and
+  the ImageNet head would make VGG19 139 M parameters instead of about 20 M.
 - **LSTM.** 2 layers, hidden size 128 at width 1 (scaled with ``width``, at least 32): the paper
   gives no size; 128 keeps the LSTM branch small beside VGG11 (the final model has about 9.5 M
-  parameters at width 1). It reads the 48 image rows as 48
-  time steps of 48 pixels, as the paper describes (its published code does not).
+  parameters at width 1). It reads the 48 image rows as 48 time steps of 48 pixels, as the paper
+  describes (its published code does not).
 - **Fusion.** The VGG feature vector and the LSTM feature vector are concatenated before the
   head (the paper's Figure 3).
 - **Attention** (equations 1-2): ``e_t = tanh(w . h_t + b)``, ``alpha = softmax_t(e)``, context

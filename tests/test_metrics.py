@@ -37,3 +37,20 @@ def test_probabilities_round_trip_through_text():
     back = decode_probabilities(encode_probabilities(p))
     assert back.shape == (50, 7) and np.abs(back - p).max() < 1e-3
     assert (back.argmax(1) == p.argmax(1)).mean() > 0.95
+
+
+def test_packed_probabilities_are_exact_smaller_and_read_the_first_format():
+    import base64
+
+    from fer_edu.metrics import PACKED, decode_probabilities, encode_probabilities
+
+    rng = np.random.default_rng(0)
+    logits = 3 * rng.standard_normal((2000, 7))
+    p = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
+    packed = encode_probabilities(p)
+    as_f16 = p.astype("<f2")
+    assert packed.startswith(PACKED)
+    assert np.array_equal(decode_probabilities(packed), as_f16.astype(np.float32))  # lossless past float16
+    plain = base64.b64encode(as_f16.tobytes()).decode("ascii")  # the first format, as results written before packing hold it
+    assert np.array_equal(decode_probabilities(plain), decode_probabilities(packed))
+    assert len(packed) < 0.95 * len(plain)  # 0.89 here; 0.77 for a trained network's outputs

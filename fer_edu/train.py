@@ -21,10 +21,10 @@ import torch
 from torch import nn
 
 from .data import Augment, FERData, augment, drop_test_duplicates, normalize, split_tensors
+from .evaluation import evaluate, predict
 from .leak import paper_protocol_epoch
 from .losses import FocalLoss, build_loss, dynamic_alpha
 from .metrics import encode_probabilities
-from .evaluation import evaluate, predict
 from .models import build_model, count_parameters
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
@@ -296,6 +296,119 @@ def check_pace(cfg: TrainConfig, data: FERData, budget_s: float, checkpoint: str
     return floor
 
 
+@dataclass
+class Learner:
+    """What training changes: the network, its loss (a dynamic focal loss moves its alpha), the
+    optimizer, the learning-rate schedule and, where the recipe asks, an average of the weights."""
+
+    model: nn.Module
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    ema: torch.optim.swa_utils.AveragedModel | None
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, y_train: torch.Tensor, rt: Runtime, steps_per_epoch: int) -> Learner:
+        """A fresh network and its training state (seed the global generator first: it draws the weights)."""
+        model = build_model(cfg.architecture, cfg.width).to(rt.device)
+        if rt.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        loss_fn = build_loss(cfg.loss, gamma=cfg.focal_gamma, alpha=cfg.focal_alpha, labels=y_train.cpu(),
+                             label_smoothing=cfg.label_smoothing).to(rt.device)
+        optimizer = make_optimizer(cfg, model)
+        ema = None
+        if cfg.ema_decay:
+            average = torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay)
+            ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=average, use_buffers=True)
+        return cls(model, loss_fn, optimizer, make_scheduler(cfg, optimizer, steps_per_epoch), ema)
+
+    @property
+    def judged(self) -> nn.Module:
+        """The weights evaluated, chosen and kept: the average where there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs to continue exactly (a checkpoint's training part)."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                "alpha": self.loss_fn.alpha.cpu() if isinstance(self.loss_fn, FocalLoss) else None,
+                "ema": self.ema.state_dict() if self.ema is not None else None}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(saved["scheduler"])
+        if isinstance(self.loss_fn, FocalLoss):
+            self.loss_fn.set_alpha(saved["alpha"])
+        if self.ema is not None:
+            self.ema.load_state_dict(saved["ema"])
+
+
+@dataclass
+class EpochDraws:
+    """An epoch's randomness, all seeded from (seed, epoch): a resumed run draws exactly what an
+    uninterrupted one does."""
+
+    batches: torch.Tensor  # (steps, batch size) Training indices
+    augment: torch.Generator  # the augmentations' draws, on the device
+    mixup: np.random.Generator  # mixup's weights and partners
+
+
+def epoch_draws(cfg: TrainConfig, y_train: torch.Tensor, seed: int, epoch: int, steps_per_epoch: int) -> EpochDraws:
+    """Seed ``epoch`` of a run at ``seed``: its batches (shuffled, or drawn class-balanced), its
+    augmentation and mixup generators, and the global generator that dropout draws from."""
+    key = seed * 100_003 + epoch
+    torch.manual_seed(key)
+    if cfg.sampling == "balanced":  # each class as likely as any other
+        weights = (1.0 / torch.bincount(y_train, minlength=7).clamp(min=1).float())[y_train].cpu()
+        order = torch.multinomial(weights, len(y_train), replacement=True, generator=torch.Generator().manual_seed(key))
+    else:
+        order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(key))
+    batches = order[: steps_per_epoch * cfg.batch_size].to(y_train.device).view(steps_per_epoch, cfg.batch_size)
+    return EpochDraws(batches, torch.Generator(device=y_train.device).manual_seed(key), np.random.default_rng(key))
+
+
+def train_one_epoch(learner: Learner, cfg: TrainConfig, rt: Runtime, x_train: torch.Tensor, y_train: torch.Tensor,
+                    draws: EpochDraws, teacher: torch.Tensor | None = None, desc: str = "",
+                    progress: bool = True) -> tuple[float, float]:
+    """One pass over ``draws.batches``: augment each batch, forward (in bf16 where the machine has
+    it), loss, backward, optimizer and schedule step. ``teacher``: a distilling run's soft targets.
+    Returns the mean loss and accuracy over the images seen, as augmented."""
+    model = learner.model.train()
+    total_loss = torch.zeros((), device=rt.device)
+    total_correct = torch.zeros((), device=rt.device, dtype=torch.long)
+    for idx in progress_bar(draws.batches, desc=desc, disable=not progress, leave=False, mininterval=1.0):
+        xb = augment(x_train[idx], cfg.augment, draws.augment)
+        if rt.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        yb = y_train[idx]
+        if cfg.mixup:  # each image blended with a partner's, and its loss with the partner's label
+            lam = float(draws.mixup.beta(cfg.mixup, cfg.mixup))
+            perm = torch.from_numpy(draws.mixup.permutation(len(yb))).to(rt.device)
+            xb = lam * xb + (1 - lam) * xb[perm]
+        with rt.autocast():
+            logits = model(xb)
+        loss = learner.loss_fn(logits.float(), yb)
+        if cfg.mixup:
+            loss = lam * loss + (1 - lam) * learner.loss_fn(logits.float(), yb[perm])
+        if teacher is not None:
+            target = teacher[idx] if not cfg.mixup else lam * teacher[idx] + (1 - lam) * teacher[idx][perm]
+            loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * distillation_loss(
+                logits.float(), target, cfg.distill_temperature)
+        learner.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        learner.optimizer.step()
+        if learner.scheduler is not None:
+            learner.scheduler.step()
+        if learner.ema is not None:
+            learner.ema.update_parameters(model)
+        total_loss += loss.detach() * len(yb)
+        total_correct += (logits.argmax(1) == yb).sum()
+    seen = draws.batches.numel()
+    return total_loss.item() / seen, total_correct.item() / seen
+
+
 def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | Path | None = None,
           device: str | None = None, progress: bool = True, stop_after_epochs: int | None = None,
           keep_probabilities: bool = False, teacher: torch.Tensor | None = None,
@@ -322,25 +435,17 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
             raise ValueError(f"distilling from {cfg.distill_from} needs its probabilities for the {len(y_train)} "
                              "Training images")
         teacher = teacher.to(rt.device, torch.float32)
+    else:
+        teacher = None
     x_public, y_public = split_tensors(data, "PublicTest", rt.device)
     x_private, y_private = split_tensors(data, "PrivateTest", rt.device)
-
-    torch.manual_seed(seed)
-    model = build_model(cfg.architecture, cfg.width).to(rt.device)
-    if rt.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    loss_fn = build_loss(cfg.loss, gamma=cfg.focal_gamma, alpha=cfg.focal_alpha, labels=y_train.cpu(),
-                         label_smoothing=cfg.label_smoothing).to(rt.device)
     steps_per_epoch = len(y_train) // cfg.batch_size
     if steps_per_epoch < 1:
         raise ValueError(f"batch size {cfg.batch_size} is larger than the {len(y_train)} training images")
-    optimizer = make_optimizer(cfg, model)
-    scheduler = make_scheduler(cfg, optimizer, steps_per_epoch)
-    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema_decay),
-                                               use_buffers=True) if cfg.ema_decay else None)
-    judged = ema.module if ema is not None else model  # the weights evaluated, chosen and kept
-    sample_weights = (1.0 / torch.bincount(y_train, minlength=7).clamp(min=1).float())[y_train].cpu()
 
+    torch.manual_seed(seed)
+    learner = Learner.build(cfg, y_train, rt, steps_per_epoch)
+    judged = learner.judged
     state = {"epoch": 0, "history": [], "best_epoch": 0, "best_public": -1.0, "best_state": None,
              "wall_time_s": 0.0}
     ckpt_path = Path(checkpoint) if checkpoint else None
@@ -349,14 +454,7 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
         # A field added to TrainConfig since the checkpoint was written reads as its default.
         if TrainConfig.from_dict(saved["config"]) != cfg or saved["seed"] != seed:
             raise ValueError(f"{ckpt_path} belongs to another configuration or seed; delete it to start over")
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(saved["scheduler"])
-        if isinstance(loss_fn, FocalLoss):
-            loss_fn.set_alpha(saved["alpha"])
-        if ema is not None:
-            ema.load_state_dict(saved["ema"])
+        learner.load_state_dict(saved)
         state = {k: saved[k] for k in state}
 
     paced: list[float] = []  # this process's epoch times: a resumed run's pace is this machine's
@@ -364,57 +462,17 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
         if stop_after_epochs is not None and epoch >= stop_after_epochs:
             return {"interrupted_after_epoch": epoch}
         started = time.perf_counter()
-        # Re-seeded from (seed, epoch): a resumed run draws exactly what an uninterrupted one does.
-        torch.manual_seed(seed * 100_003 + epoch)
-        gen = torch.Generator(device=rt.device).manual_seed(seed * 100_003 + epoch)
-        if cfg.sampling == "balanced":
-            order = torch.multinomial(sample_weights, len(y_train), replacement=True,
-                                      generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-        else:
-            order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-        order = order[: steps_per_epoch * cfg.batch_size].to(rt.device).view(steps_per_epoch, cfg.batch_size)
-        mix_rng = np.random.default_rng(seed * 100_003 + epoch)
-        model.train()
-        total_loss = torch.zeros((), device=rt.device)
-        total_correct = torch.zeros((), device=rt.device, dtype=torch.long)
-        bar = progress_bar(order, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress, leave=False,
-                           mininterval=1.0)
-        for idx in bar:
-            xb = augment(x_train[idx], cfg.augment, gen)
-            if rt.channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            yb = y_train[idx]
-            if cfg.mixup:
-                lam = float(mix_rng.beta(cfg.mixup, cfg.mixup))
-                perm = torch.from_numpy(mix_rng.permutation(len(yb))).to(rt.device)
-                xb = lam * xb + (1 - lam) * xb[perm]
-            with rt.autocast():
-                logits = model(xb)
-            loss = loss_fn(logits.float(), yb)
-            if cfg.mixup:
-                loss = lam * loss + (1 - lam) * loss_fn(logits.float(), yb[perm])
-            if cfg.distill_from:
-                target = teacher[idx] if not cfg.mixup else lam * teacher[idx] + (1 - lam) * teacher[idx][perm]
-                loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * distillation_loss(
-                    logits.float(), target, cfg.distill_temperature)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            if ema is not None:
-                ema.update_parameters(model)
-            total_loss += loss.detach() * len(yb)
-            total_correct += (logits.argmax(1) == yb).sum()
+        draws = epoch_draws(cfg, y_train, seed, epoch, steps_per_epoch)
+        train_loss, train_accuracy = train_one_epoch(learner, cfg, rt, x_train, y_train, draws, teacher,
+                                                     f"epoch {epoch + 1}/{cfg.epochs}", progress)
         eval_started = time.perf_counter()
         public = evaluate(judged, x_public, y_public, rt, tta_flip=cfg.tta_flip)
         eval_seconds = time.perf_counter() - eval_started
         if cfg.dynamic_alpha:
-            loss_fn.set_alpha(dynamic_alpha(public["recall"]))
-        seen = steps_per_epoch * cfg.batch_size
-        record = {"epoch": epoch + 1, "train_loss": total_loss.item() / seen, "train_accuracy": total_correct.item() / seen,
+            learner.loss_fn.set_alpha(dynamic_alpha(public["recall"]))
+        record = {"epoch": epoch + 1, "train_loss": train_loss, "train_accuracy": train_accuracy,
                   "public_loss": public["loss"], "public_accuracy": public["accuracy"],
-                  "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
+                  "lr": learner.optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - started}
         if cfg.measure_leak:
             record.update(paper_protocol_epoch(judged, x_public, y_public, x_private, y_private, rt, cfg.tta_flip))
         state["history"].append(record)
@@ -423,17 +481,11 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
         state["epoch"] = epoch + 1
         state["wall_time_s"] += record["seconds"]
         if progress:
-            print(f"epoch {epoch + 1:>3}/{cfg.epochs}  train loss {record['train_loss']:.3f} "
-                  f"acc {record['train_accuracy']:.1%}  PublicTest loss {public['loss']:.3f} "
-                  f"acc {public['accuracy']:.1%}  ({record['seconds']:.0f} s)", flush=True)
+            print(f"epoch {epoch + 1:>3}/{cfg.epochs}  train loss {train_loss:.3f} acc {train_accuracy:.1%}  "
+                  f"PublicTest loss {public['loss']:.3f} acc {public['accuracy']:.1%}  ({record['seconds']:.0f} s)",
+                  flush=True)
         if ckpt_path:
-            _atomic_save({
-                **state, "config": cfg.to_dict(), "seed": seed, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "alpha": loss_fn.alpha.cpu() if isinstance(loss_fn, FocalLoss) else None,
-                "ema": ema.state_dict() if ema is not None else None,
-            }, ckpt_path)
+            _atomic_save({**state, "config": cfg.to_dict(), "seed": seed, **learner.state_dict()}, ckpt_path)
         paced.append(record["seconds"])
         if budget_s is not None and len(paced) >= 2 and epoch + 1 < cfg.epochs:
             projected = projected_seconds(state["wall_time_s"], paced, cfg.epochs - epoch - 1, eval_seconds,

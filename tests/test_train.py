@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from fer_edu.data import synthetic_faces
-from fer_edu.losses import PAPER_ALPHA
 from fer_edu.evaluation import predict
+from fer_edu.losses import PAPER_ALPHA
 from fer_edu.train import Runtime, TrainConfig, train
 
 
@@ -308,3 +308,41 @@ def test_cpu_isa_names_the_widest_instruction_set_and_runtime_records_it():
     assert cpu_isa(epyc.replace("avx2", "avx2 avx512f")) == "AVX-512"
     assert cpu_isa("model name\t: Apple M2\n") == ""  # no flags line (not x86): unknown, not a guess
     assert Runtime.auto("cpu").describe()["isa"] == cpu_isa()
+
+
+def test_epoch_draws_depend_on_seed_and_epoch_alone_and_balance_classes_when_asked():
+    from fer_edu.train import epoch_draws
+
+    labels = torch.tensor([0] * 90 + [1] * 10)  # one class nine times as frequent
+    a = epoch_draws(_cfg(batch_size=10), labels, seed=1, epoch=3, steps_per_epoch=10)
+    b = epoch_draws(_cfg(batch_size=10), labels, seed=1, epoch=3, steps_per_epoch=10)
+    assert torch.equal(a.batches, b.batches) and a.batches.shape == (10, 10)
+    assert torch.equal(torch.rand(5, generator=a.augment), torch.rand(5, generator=b.augment))
+    assert a.mixup.random() == b.mixup.random()
+    assert sorted(a.batches.flatten().tolist()) == list(range(100))  # shuffled: every image once
+    later = epoch_draws(_cfg(batch_size=10), labels, seed=1, epoch=4, steps_per_epoch=10)
+    assert not torch.equal(a.batches, later.batches)
+    balanced = epoch_draws(_cfg(batch_size=10, sampling="balanced"), labels, seed=1, epoch=3, steps_per_epoch=10)
+    rare = int((labels[balanced.batches] == 1).sum())
+    assert 30 <= rare <= 70  # about half the draws, against 10 of 100 when shuffled
+
+
+def test_train_one_epoch_learns_and_steps_the_schedule(tiny):
+    from fer_edu.data import split_tensors
+    from fer_edu.train import Learner, epoch_draws, train_one_epoch
+
+    rt = Runtime.auto("cpu")
+    x, y = split_tensors(tiny, "Training", rt.device)
+    cfg = _cfg(epochs=6, optimizer="adamw", lr=3e-3)
+    torch.manual_seed(0)
+    learner = Learner.build(cfg, y, rt, steps_per_epoch=len(y) // cfg.batch_size)
+    before = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    losses = []
+    for epoch in range(cfg.epochs):
+        draws = epoch_draws(cfg, y, seed=0, epoch=epoch, steps_per_epoch=len(y) // cfg.batch_size)
+        loss, accuracy = train_one_epoch(learner, cfg, rt, x, y, draws, progress=False)
+        assert 0 <= accuracy <= 1
+        losses.append(loss)
+    assert losses[-1] < losses[0]
+    assert learner.scheduler.last_epoch == cfg.epochs * (len(y) // cfg.batch_size)  # one step a batch
+    assert any(not torch.equal(before[k], v) for k, v in learner.model.state_dict().items())

@@ -110,8 +110,8 @@ def test_chapter_times_read_the_train_cell_and_its_results(tmp_path):
 def test_leak_and_reproduction_tables(tmp_path):
     import json
 
-    from fer_edu.results import result_path
     from fer_edu.book_pages import leak_table_markdown, reproduction_table_markdown
+    from fer_edu.results import result_path
 
     assert leak_table_markdown(tmp_path).count("not yet run") == 2 and "not yet run" in reproduction_table_markdown(tmp_path)
     history = [{"epoch": e, "public_accuracy": p, "leak_test_accuracy": t, "leak_private_accuracy": q}
@@ -132,8 +132,8 @@ def test_leak_and_reproduction_tables(tmp_path):
 def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_seed(tmp_path):
     import json
 
-    from fer_edu.results import result_path
     from fer_edu.report import leak_overview, same_epoch_text
+    from fer_edu.results import result_path
 
     overview = leak_overview(tmp_path)
     assert [r["scale, seeds"] for r in overview] == ["laptop: not yet run", "paper: not yet run", "laptop: not yet run"]
@@ -170,8 +170,8 @@ def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_se
 def test_reproduction_table_lists_repetitions_and_cpu_gpu_pairs(tmp_path):
     import json
 
-    from fer_edu.results import record_reproduction, result_path
     from fer_edu.book_pages import reproduction_table_markdown
+    from fer_edu.results import record_reproduction, result_path
 
     run = {"seed": 0, "device_kind": "cpu", "private_accuracy": 0.6559, "commit": "1b30456aaa"}
     for name, r in (("final_leak", run), ("final", {**run, "device_kind": "cuda", "private_accuracy": 0.6539,

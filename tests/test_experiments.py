@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fer_edu.experiments import REGISTRY, SCALES, default_scale, prepare_data, resolve, seeds_for
-from fer_edu.data import synthetic_faces
-from fer_edu.results import FULL_SPLITS, RESULTS_DIR, is_stale, owed, record_run
 from fer_edu.choices import experiments_for, sweep_choice, sweep_public
+from fer_edu.data import synthetic_faces
+from fer_edu.experiments import REGISTRY, SCALES, default_scale, prepare_data, resolve, seeds_for
+from fer_edu.results import FULL_SPLITS, RESULTS_DIR, is_stale, owed, record_run
 from fer_edu.runner import check_data_for_scale
 
 REQUIRED = ["vgg19", "vgg11", "vgg11_lstm", "vgg11_lstm_dropout", "final", "additive_attention", "vgg19_lstm",
@@ -127,8 +127,8 @@ def test_results_page_matches_results():
 
 
 def test_ensemble_table_reports_the_k_chosen_on_publictest(tmp_path):
-    from fer_edu.results import write_json
     from fer_edu.report import ensemble_rows, ensemble_table
+    from fer_edu.results import write_json
 
     assert ensemble_table(ensemble_rows(tmp_path)) == ""
     # PrivateTest is highest at k = 3, but PublicTest chose k = 2: the row reports k = 2.
@@ -206,9 +206,9 @@ def test_extra_sets_training_fields_exactly_except_at_smoke_scale():
 
 
 def test_ensemble_chooses_k_on_publictest_only(tmp_path):
+    from fer_edu.choices import ensemble
     from fer_edu.metrics import encode_probabilities
     from fer_edu.results import result_path
-    from fer_edu.choices import ensemble
 
     rng = np.random.default_rng(0)
     pub_y, priv_y = rng.integers(0, 7, 200), rng.integers(0, 7, 200)
@@ -237,8 +237,8 @@ def test_ensemble_chooses_k_on_publictest_only(tmp_path):
 
 
 def test_ensemble_needs_stored_probabilities(tmp_path):
-    from fer_edu.results import result_path
     from fer_edu.choices import ensemble
+    from fer_edu.results import result_path
 
     path = result_path("m", "laptop", tmp_path)
     path.parent.mkdir(parents=True)
@@ -263,8 +263,8 @@ def _record_search(root, public, private=None, scale="laptop"):
 
 
 def test_recipe_is_chosen_on_publictest_by_the_declared_rule(tmp_path):
-    from fer_edu.experiments import RECIPE_START, SEARCH_MARGIN
     from fer_edu.choices import recipe_choice
+    from fer_edu.experiments import RECIPE_START, SEARCH_MARGIN
 
     public = {"start": 0.600, "mixup": 0.600 + SEARCH_MARGIN / 2, "ema": 0.600 + SEARCH_MARGIN,
               "lr0.1": 0.590, "lr0.02": 0.603, "cosine": 0.601}
@@ -286,11 +286,10 @@ def test_recipe_is_chosen_on_publictest_by_the_declared_rule(tmp_path):
 
 
 def test_search_ties_keep_the_starting_rate():
-    from fer_edu.experiments import RECIPE_START
-
     import tempfile
 
     from fer_edu.choices import recipe_choice
+    from fer_edu.experiments import RECIPE_START
 
     with tempfile.TemporaryDirectory() as root:
         _record_search(Path(root), EVEN_SEARCH)
@@ -298,8 +297,8 @@ def test_search_ties_keep_the_starting_rate():
 
 
 def test_student_appears_with_the_ensembles_k(tmp_path):
-    from fer_edu.results import result_path
     from fer_edu.choices import derived_experiments
+    from fer_edu.results import result_path
 
     _record_search(tmp_path, EVEN_SEARCH)
     assert "student" not in {x.name for x in derived_experiments("laptop", tmp_path)}
@@ -331,8 +330,8 @@ def _record_seed(root, exp, seed, public, private=0.6, seconds=1300.0):
 
 
 def test_student_is_chosen_on_publictest_once_every_attempt_has_its_seeds(tmp_path):
-    from fer_edu.results import result_path
     from fer_edu.choices import derived_experiments, student_choice
+    from fer_edu.results import result_path
 
     _record_search(tmp_path, EVEN_SEARCH)
     result_path("best45_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 5}))
@@ -358,9 +357,9 @@ def test_student_is_chosen_on_publictest_once_every_attempt_has_its_seeds(tmp_pa
 
 
 def test_best_single_network_is_chosen_on_publictest_at_seed_0_and_then_trains_every_member(tmp_path):
+    from fer_edu.choices import best_choice, derived_experiments
     from fer_edu.experiments import BEST_ATTEMPTS, ENSEMBLE_SEEDS, seeds_for
     from fer_edu.results import owed
-    from fer_edu.choices import best_choice, derived_experiments
 
     _record_search(tmp_path, EVEN_SEARCH)
     nets = {x.name: x for x in derived_experiments("laptop", tmp_path) if x.name.startswith("best45")}
@@ -397,8 +396,8 @@ def test_best_single_network_is_chosen_on_publictest_at_seed_0_and_then_trains_e
 
 def _pick_best45_mild(root):
     """The recipe searched, best45's ensemble measured, and best45_mild best of the attempts on PublicTest."""
-    from fer_edu.results import result_path
     from fer_edu.choices import derived_experiments
+    from fer_edu.results import result_path
 
     _record_search(root, EVEN_SEARCH)
     result_path("best45_ensemble", "laptop", root).write_text(json.dumps({"chosen_k": 5}))
@@ -408,9 +407,9 @@ def _pick_best45_mild(root):
 
 
 def test_the_picked_networks_students_appear_with_its_ensemble_and_join_the_students_choice(tmp_path):
+    from fer_edu.choices import derived_experiments, student_choice, without_teacher
     from fer_edu.experiments import BEST_ATTEMPTS, LONGER_STUDENT_EPOCHS, STUDENT_ALONE
     from fer_edu.results import result_path
-    from fer_edu.choices import derived_experiments, student_choice, without_teacher
 
     _pick_best45_mild(tmp_path)
     record = partial(_record_seed, tmp_path)
@@ -458,9 +457,9 @@ def test_the_picked_networks_students_appear_with_its_ensemble_and_join_the_stud
 
 
 def test_the_teacher_is_measured_on_a_pair_whose_twin_has_every_seed(tmp_path):
+    from fer_edu.choices import derived_experiments, distillation_pair
     from fer_edu.experiments import LONGER_STUDENT_EPOCHS
     from fer_edu.results import result_path
-    from fer_edu.choices import derived_experiments, distillation_pair
 
     _pick_best45_mild(tmp_path)
     record = partial(_record_seed, tmp_path)
@@ -645,8 +644,8 @@ def test_final_borrows_predictions_only_from_an_identical_final_leak_run(tmp_pat
 def test_cost_points_take_the_fastest_seed_skip_repeats_and_price_an_ensemble_at_k_fastest_members(tmp_path, monkeypatch):
     import os
 
-    from fer_edu.results import result_path, write_json
     from fer_edu.report import cost_points
+    from fer_edu.results import result_path, write_json
 
     data = synthetic_faces(20, 5, 5)
     data.info["sha256"] = "x"
@@ -679,9 +678,9 @@ def test_cost_points_take_the_fastest_seed_skip_repeats_and_price_an_ensemble_at
 
 
 def test_test_shifts_join_only_past_the_search_margin_on_seed_0_publictest(tmp_path):
+    from fer_edu.choices import shift_choice
     from fer_edu.experiments import SEARCH_MARGIN
     from fer_edu.results import result_path, write_json
-    from fer_edu.choices import shift_choice
 
     assert shift_choice("modern", "laptop", tmp_path) is None
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from fer_edu.data import synthetic_faces
-from fer_edu.explain import METHODS, attribute, rank_correlation, randomized_copy, sanity_check
+from fer_edu.explain import METHODS, attribute, randomized_copy, rank_correlation, sanity_check
 from fer_edu.models import ARCHITECTURES, build_model
 
 pytest.importorskip("captum")

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from fer_edu.experiments import SCALES
-from fer_edu.models import ARCHITECTURES, RowAttention, VGGLSTM, build_model, count_parameters
+from fer_edu.models import ARCHITECTURES, VGGLSTM, RowAttention, build_model, count_parameters
 
 
 @pytest.mark.parametrize("scale", sorted(SCALES))

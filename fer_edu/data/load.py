@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import FERData
-from .synthetic import synthetic_faces
 from .formats import ARCHIVE_SUFFIXES, CSV_NAMES, DOWNLOAD_HELP, DataNotFoundError, read_source, resolve_source
+from .synthetic import synthetic_faces
 
 CACHE_VERSION = 1  # bump when the decoded form changes, so old caches are not read
 #: Where the repository keeps a reader's download (git-ignored).

@@ -369,33 +369,43 @@ def epoch_draws(cfg: TrainConfig, y_train: torch.Tensor, seed: int, epoch: int, 
     return EpochDraws(batches, torch.Generator(device=y_train.device).manual_seed(key), np.random.default_rng(key))
 
 
-def train_one_epoch(learner: Learner, cfg: TrainConfig, rt: Runtime, x_train: torch.Tensor, y_train: torch.Tensor,
-                    draws: EpochDraws, teacher: torch.Tensor | None = None, desc: str = "",
-                    progress: bool = True) -> tuple[float, float]:
-    """One pass over ``draws.batches``: augment each batch, forward (in bf16 where the machine has
-    it), loss, backward, optimizer and schedule step. ``teacher``: a distilling run's soft targets.
-    Returns the mean loss and accuracy over the images seen, as augmented."""
-    model = learner.model.train()
+# Chapter 2 prints this function: it stays within 80 columns, as the book's code cells are.
+def train_one_epoch(learner: Learner, cfg: TrainConfig, rt: Runtime,
+                    x_train: torch.Tensor, y_train: torch.Tensor,
+                    draws: EpochDraws, teacher: torch.Tensor | None = None,
+                    desc: str = "", progress: bool = True,
+                    ) -> tuple[float, float]:
+    """One pass over ``draws.batches``: augment each batch, forward (in bf16
+    where the machine has it), loss, backward, optimizer and schedule step.
+    ``teacher``: a distilling run's soft targets. Returns the mean loss and
+    accuracy over the images seen, as augmented."""
+    model, loss_fn = learner.model.train(), learner.loss_fn
     total_loss = torch.zeros((), device=rt.device)
     total_correct = torch.zeros((), device=rt.device, dtype=torch.long)
-    for idx in progress_bar(draws.batches, desc=desc, disable=not progress, leave=False, mininterval=1.0):
+    batches = progress_bar(draws.batches, desc=desc, disable=not progress,
+                           leave=False, mininterval=1.0)
+    for idx in batches:
         xb = augment(x_train[idx], cfg.augment, draws.augment)
         if rt.channels_last:
             xb = xb.contiguous(memory_format=torch.channels_last)
         yb = y_train[idx]
-        if cfg.mixup:  # each image blended with a partner's, and its loss with the partner's label
+        if cfg.mixup:  # blend each image with a partner's, each loss likewise
             lam = float(draws.mixup.beta(cfg.mixup, cfg.mixup))
-            perm = torch.from_numpy(draws.mixup.permutation(len(yb))).to(rt.device)
+            perm = torch.from_numpy(draws.mixup.permutation(len(yb)))
+            perm = perm.to(rt.device)
             xb = lam * xb + (1 - lam) * xb[perm]
         with rt.autocast():
             logits = model(xb)
-        loss = learner.loss_fn(logits.float(), yb)
+        loss = loss_fn(logits.float(), yb)  # the loss in float32
         if cfg.mixup:
-            loss = lam * loss + (1 - lam) * learner.loss_fn(logits.float(), yb[perm])
+            loss = lam * loss + (1 - lam) * loss_fn(logits.float(), yb[perm])
         if teacher is not None:
-            target = teacher[idx] if not cfg.mixup else lam * teacher[idx] + (1 - lam) * teacher[idx][perm]
-            loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * distillation_loss(
-                logits.float(), target, cfg.distill_temperature)
+            target = teacher[idx]
+            if cfg.mixup:
+                target = lam * target + (1 - lam) * target[perm]
+            soft = distillation_loss(logits.float(), target,
+                                     cfg.distill_temperature)
+            loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * soft
         learner.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         learner.optimizer.step()

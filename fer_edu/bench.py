@@ -154,8 +154,8 @@ def seed_style_throughput(folder: Path, width: float, batch: int, steps: int, wa
 def run_bench(data: FERData, source: Path | None, *, steps: int = 60, warmup: int = 10, device: str | None = None,
               settings: list[tuple[float, int]] | None = None, out: Path | None = None,
               with_compile: bool = True) -> dict:
-    """Measure both loops at each (width, batch); write ``results/bench-<kind>.json`` (:func:`fer_edu.results.bench_kind`:
-    ``cpu``, ``cpu-fp32`` for a CPU without native bf16, or ``cuda``)."""
+    """Measure both loops at each (width, batch); write ``results/bench-<kind>.json``
+    (:func:`fer_edu.results.bench_kind`: ``cpu``, ``cpu-fp32`` for a CPU without native bf16, or ``cuda``)."""
     from .experiments import SCALES
 
     rt = Runtime.auto(device)

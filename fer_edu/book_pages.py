@@ -119,9 +119,9 @@ def _fp32_slowdown_text(root: Path | None = None) -> str:
     if None in rates:
         return ""
     ratio = rates[0]["engine_img_per_s"] / rates[1]["engine_img_per_s"]
-    return (f" On a CPU without native bfloat16, as most laptops are, the laptop scale's training steps took {ratio:.1f} "
-            "times as long (`results/bench-cpu-fp32.json` against `results/bench-cpu.json`): expect the times above "
-            "to grow about as much.")
+    return (f" On a CPU without native bfloat16, as most laptops are, the laptop scale's training steps took "
+            f"{ratio:.1f} times as long (`results/bench-cpu-fp32.json` against `results/bench-cpu.json`): expect the "
+            "times above to grow about as much.")
 
 
 def _minutes_text(seconds: float) -> str:
@@ -152,11 +152,13 @@ def scale_cost_text(bench: dict | None, scale) -> str:
         return f"{_minutes_text(seconds)} ({scale.epochs} × {images:,} images at {rate:,.0f}/s)"
     # A wider network trains more slowly: its rate gives an upper bound.
     bound = _minutes_text(seconds)
-    return f"{bound if bound.startswith('<') else '≤ ' + bound} ({scale.epochs} × {images:,} images at {rate:,.0f}/s, width {row['width']:g}'s rate)"
+    return (f"{bound if bound.startswith('<') else '≤ ' + bound} ({scale.epochs} × {images:,} images at {rate:,.0f}/s, "
+            f"width {row['width']:g}'s rate)")
 
 
 def cost_table_markdown(root: Path | None = None) -> str:
-    """The three scales and the time their training steps take on each kind of machine, from ``results/bench-*.json``."""
+    """The three scales and the time their training steps take on each kind of machine, from
+    ``results/bench-*.json``."""
     benches = load_benches(root)
     lines = ["| scale | network, batch, epochs | " + " | ".join(f"training steps on {what}" if i == 0 else f"on {what}"
                                                             for i, what in enumerate(BENCH_KINDS.values())) + " |",
@@ -198,7 +200,8 @@ def leak_table_markdown(root: Path | None = None) -> str:
             continue
         mean = np.mean([s["leak_points"] for s in summaries])
         parts.append(f"**{scale} scale**\n\n{_markdown_rows([leak_row(s) for s in summaries])}\n\n`final_leak` trains "
-                     f"the final model exactly as `final`; mean leak over {seeds_text([s['seed'] for s in summaries])}: {mean:+.2f} points.")
+                     f"the final model exactly as `final`; mean leak over "
+                     f"{seeds_text([s['seed'] for s in summaries])}: {mean:+.2f} points.")
     return "\n\n".join(parts)
 
 
@@ -226,7 +229,8 @@ def reproduction_table_markdown(root: Path | None = None) -> str:
         parts = [f"`final_leak` against `final`: {NOT_YET_RUN}."]
     else:
         first = {r["seed"]: r for r in device_runs(final, "cpu")}
-        lines = ["| seed | `final` PrivateTest (commit) | `final_leak` PrivateTest (commit) | same |", "|---|---|---|---|"]
+        lines = ["| seed | `final` PrivateTest (commit) | `final_leak` PrivateTest (commit) | same |",
+                 "|---|---|---|---|"]
         for r in (r for r in device_runs(leak, "cpu") if r["seed"] in first):
             f = first[r["seed"]]
             same = "yes" if f["private_accuracy"] == r["private_accuracy"] else "no"
@@ -236,7 +240,8 @@ def reproduction_table_markdown(root: Path | None = None) -> str:
     repeated = json.loads(path.read_text())["runs"] if path.exists() else []
     lines = [("**Repeated from a fresh clone** (`python -m fer_edu reproduce NAME --seed S`); a CPU's name and "
               "precision are given where the repetition recorded them:\n"),
-             "| run | scale | seed | committed on | repeated on | committed PrivateTest (commit) | repeated (commit) | same |",
+             ("| run | scale | seed | committed on | repeated on | committed PrivateTest (commit) | "
+              "repeated (commit) | same |"),
              "|---|---|---|---|---|---|---|---|"]
     lines += [f"| `{r['name']}` | {r['scale']} | {r['seed']} | {_machine_text(r, 'committed')} | "
               f"{_machine_text(r, 'repeated')} | {_percent_commit(r['committed'])} | "
@@ -259,8 +264,9 @@ def reproduction_table_markdown(root: Path | None = None) -> str:
     if cross:
         parts.append("\n".join([("**The same training on a CPU and on a GPU** (another order of floating-point "
                                  "operations, other kernels):\n"),
-                                ("| run (CPU / GPU) | scale | seed | CPU PrivateTest (commit) | GPU PrivateTest (commit) | "
-                                 "GPU - CPU (points) |"), "|---|---|---|---|---|---|", *cross]))
+                                ("| run (CPU / GPU) | scale | seed | CPU PrivateTest (commit) | "
+                                 "GPU PrivateTest (commit) | GPU - CPU (points) |"),
+                                "|---|---|---|---|---|---|", *cross]))
     return "\n\n".join(parts)
 
 

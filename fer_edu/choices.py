@@ -57,7 +57,8 @@ def sweep_choice(label: str, scale: str, root: Path | None = None, device: str =
 
 
 def tuned_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
-    """``tuned_<optimizer>``: each optimizer at its PublicTest-chosen learning rate, seeds 0-2 (once its sweep is done)."""
+    """``tuned_<optimizer>``: each optimizer at its PublicTest-chosen learning rate, seeds 0-2
+    (once its sweep is done)."""
     from .experiments import REGISTRY
 
     out = []
@@ -257,7 +258,8 @@ def distillation_pair(reported: str, scale: str = "laptop", root: Path | None = 
     student with the best mean PublicTest among those that do (so that a twin still training never shows
     a partial number); None if no student has a complete twin."""
     def complete(name: str | None) -> bool:
-        return name is not None and set(seeds) <= {r["seed"] for r in device_runs(load_result(name, scale, root), "cpu")}
+        return (name is not None
+                and set(seeds) <= {r["seed"] for r in device_runs(load_result(name, scale, root), "cpu")})
 
     attempts = student_choice(scale, root, seeds)["attempts"]
     twins = {name: without_teacher(name, scale, root) for name in attempts}

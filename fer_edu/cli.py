@@ -66,7 +66,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not (args.owed and written):
             break
     if over_budget:
-        print("over budget on this machine, not finished: " + ", ".join(f"{n} seed {s}" for n, s in sorted(over_budget)))
+        print("over budget on this machine, not finished: "
+              + ", ".join(f"{n} seed {s}" for n, s in sorted(over_budget)))
         return 1
     return 0
 
@@ -224,7 +225,8 @@ def cmd_webcam(args: argparse.Namespace) -> int:
               "For a live window install the GUI build in its own environment: pip install 'opencv-python<5'")
     source = args.source if args.source is not None else 0
     result = run_video(predictor, source, out=args.out, max_frames=args.max_frames)
-    print(f"{result['frames']} frames at {result['fps']:.1f} fps" + (f"; wrote {result['out']}" if result["out"] else ""))
+    print(f"{result['frames']} frames at {result['fps']:.1f} fps"
+          + (f"; wrote {result['out']}" if result["out"] else ""))
     return 0
 
 
@@ -266,7 +268,8 @@ def _bench_webcam(predictor, repeats: int, save: str | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fer_edu", description="fer-edu: facial-expression recognition course")
+    parser = argparse.ArgumentParser(prog="python -m fer_edu",
+                                     description="fer-edu: facial-expression recognition course")
     commands = parser.add_subparsers(dest="command", required=True)
 
     data = commands.add_parser("data", help="inspect FER-2013 (or the synthetic faces)")
@@ -313,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     bench.set_defaults(func=cmd_bench)
 
-    ens = commands.add_parser("ensemble", help="average the seeds of a run that kept its probabilities; k chosen on PublicTest")
+    ens = commands.add_parser("ensemble",
+                              help="average the seeds of a run that kept its probabilities; k chosen on PublicTest")
     ens.add_argument("name", help="an experiment trained with keep_probabilities (its seeds are the members)")
     ens.add_argument("--scale", default="laptop", choices=("smoke", "laptop", "paper"))
     ens.add_argument("--data", help="FER-2013 path (default: $FER_EDU_DATA, data/): the test labels")
@@ -351,10 +355,11 @@ def build_parser() -> argparse.ArgumentParser:
     webcam.add_argument("--max-frames", type=int, help="stop after this many frames")
     webcam.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="a fer_edu safetensors file")
     webcam.add_argument("--bench", type=int, nargs="?", const=100, metavar="FRAMES",
-                        help="no camera: time the loop on a 640x480 frame with the example photo's face (default 100 frames)")
+                        help="no camera: time the loop on a 640x480 frame with the example photo's face "
+                             "(default 100 frames)")
     webcam.add_argument("--save", nargs="?", const="", metavar="PATH",
-                        help="with --bench: also write the measurement to PATH (default: results/bench-demo-cpu-<instruction "
-                             "set>.json, e.g. bench-demo-cpu-amx.json)")
+                        help="with --bench: also write the measurement to PATH "
+                             "(default: results/bench-demo-cpu-<instruction set>.json, e.g. bench-demo-cpu-amx.json)")
     webcam.add_argument("--threads", type=int,
                         help="CPU threads for detection and model (default: OpenCV on all cores, the model on one)")
     webcam.set_defaults(func=cmd_webcam)

@@ -58,7 +58,8 @@ TRACK_FACE_PX = 40
 
 
 class DemoError(ValueError):
-    """Bad input for the demo (missing file, not an image) or an OpenCV without its face detector; the message says which."""
+    """Bad input for the demo (missing file, not an image) or an OpenCV without its face detector;
+    the message says which."""
 
 
 @dataclass
@@ -337,7 +338,8 @@ def run_video(predictor: Predictor, source: str | int = 0, out: str | Path | Non
             t = time.perf_counter()
             gray = to_gray(frame)
             faces = predictor.classify(gray, tracker(gray))
-            fps = 0.9 * fps + 0.1 / max(time.perf_counter() - t, 1e-6) if frames else 1 / max(time.perf_counter() - t, 1e-6)
+            fps = (0.9 * fps + 0.1 / max(time.perf_counter() - t, 1e-6) if frames
+                   else 1 / max(time.perf_counter() - t, 1e-6))
             shown = annotate(frame, faces, fps)
             if out is not None:
                 if writer is None:
@@ -356,8 +358,8 @@ def run_video(predictor: Predictor, source: str | int = 0, out: str | Path | Non
             writer.release()
         if show:
             cv2.destroyAllWindows()
-    return {"frames": frames, "fps": frames / max(time.perf_counter() - started, 1e-6), "out": str(out) if out else None,
-            "full_scans": tracker.full_scans}
+    return {"frames": frames, "fps": frames / max(time.perf_counter() - started, 1e-6),
+            "out": str(out) if out else None, "full_scans": tracker.full_scans}
 
 
 def example_frame(photo: str | Path = EXAMPLE_PHOTO, size: tuple[int, int] = (640, 480)) -> np.ndarray:

@@ -206,7 +206,8 @@ def recipe_experiments(recipe: dict, adopted: tuple[str, ...] = (), best: str | 
              architecture="vgg19", extra={**recipe, **BEST45}, budget_min=45, keep_probabilities=True,
              seeds=ENSEMBLE_SEEDS),
            *best_attempts(recipe, best),
-           e("student_alone", "beyond", "the student's network and recipe (VGG19-BN at quarter width) without a teacher",
+           e("student_alone", "beyond",
+             "the student's network and recipe (VGG19-BN at quarter width) without a teacher",
              architecture="vgg19", extra={**recipe, **STUDENT_ALONE}, budget_min=30)]
     undo = {**ABLATION, **{k: ADOPTED_ABLATION[k] for k in adopted}}
     for ingredient, back in undo.items():

@@ -17,7 +17,8 @@ from .data import NUM_CLASSES, reorder_per_class
 
 #: The paper's alpha vector, as printed: happy, sad, angry, disgust, fear, surprise, neutral.
 PAPER_ALPHA_PAPER_ORDER = (1.0, 1.2, 1.1, 1.3, 1.1, 1.0, 1.1)
-#: The same vector in the canonical order (angry 1.1, disgust 1.3, fear 1.1, happy 1.0, sad 1.2, surprise 1.0, neutral 1.1).
+#: The same vector in the canonical order (angry 1.1, disgust 1.3, fear 1.1, happy 1.0, sad 1.2, surprise 1.0,
+#: neutral 1.1).
 PAPER_ALPHA = tuple(float(a) for a in reorder_per_class(PAPER_ALPHA_PAPER_ORDER, "paper", "canonical"))
 
 

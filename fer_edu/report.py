@@ -130,7 +130,8 @@ def one_class_collapse(name: str, scale: str = "laptop", root: Path | None = Non
     share = float(predicted[top] / predicted.sum())
     if share < threshold:
         return None
-    return {"class": CLASSES[top], "predicted_share": share, "true_share": float(confusion[top].sum() / confusion.sum()),
+    return {"class": CLASSES[top], "predicted_share": share,
+            "true_share": float(confusion[top].sum() / confusion.sum()),
             "private_mean": float(np.mean([r["private_accuracy"] for r in runs])), "seeds": [r["seed"] for r in runs],
             "selected_epochs": [r["selected_epoch"] for r in runs]}
 
@@ -202,7 +203,8 @@ def budget_text(exp: Experiment, runs: list[dict], scale: str = "laptop") -> str
     # A CPU without native bfloat16 trains in fp32: the same recipe, other arithmetic.
     fp32 = [r["seed"] for r in runs if r.get("bf16") is False]
     if fp32 and len(fp32) < len(runs):
-        text += f"; {seeds_text(fp32)} computed in fp32 instead of bfloat16, which changes the arithmetic, not the recipe"
+        text += (f"; {seeds_text(fp32)} computed in fp32 instead of bfloat16, which changes the arithmetic, "
+                 "not the recipe")
     return text + "."
 
 
@@ -240,7 +242,8 @@ def summary_rows(root: Path | None = None) -> list[dict]:
 
 def summary_table(rows: list[dict]) -> str:
     """The rows as a Markdown table."""
-    head = ("| name | scale | device | seeds | PrivateTest, mean ± sd | chosen epochs | train acc | wall time | status |\n"
+    head = ("| name | scale | device | seeds | PrivateTest, mean ± sd | chosen epochs | train acc | wall time | "
+            "status |\n"
             "|---|---|---|---|---|---|---|---|---|")
     lines = [head]
     for r in rows:
@@ -257,7 +260,8 @@ def summary_table(rows: list[dict]) -> str:
 
 
 def ensemble_rows(root: Path | None = None) -> list[dict]:
-    """One row per committed ensemble (``<name>_ensemble.json``): its members, k chosen on PublicTest, both accuracies."""
+    """One row per committed ensemble (``<name>_ensemble.json``): its members, k chosen on PublicTest,
+    both accuracies."""
     root = results_dir(root)
     rows = []
     for scale in REPORTED_SCALES:
@@ -331,16 +335,17 @@ def leak_overview(root: Path | None = None) -> list[dict]:
             rows.append({"leak": "epoch chosen on the test data", "scale, seeds": f"{scale}: {NOT_YET_RUN}"})
             continue
         where = f"{scale}, {seeds_text([s['seed'] for s in leaks])}"
-        for what, honest, leaky in (("epoch chosen on PublicTest + PrivateTest (the paper's code), pooled test accuracy",
-                                     "honest_pooled", "paper_protocol"),
-                                    ("epoch chosen on PublicTest + PrivateTest (the paper's code), PrivateTest accuracy",
-                                     "honest", "paper_private"),
+        for what, honest, leaky in ((("epoch chosen on PublicTest + PrivateTest (the paper's code), "
+                                      "pooled test accuracy"), "honest_pooled", "paper_protocol"),
+                                    (("epoch chosen on PublicTest + PrivateTest (the paper's code), "
+                                      "PrivateTest accuracy"), "honest", "paper_private"),
                                     ("epoch chosen on PrivateTest, PrivateTest accuracy", "honest", "private_peak")):
             h, k = np.mean([s[honest] for s in leaks]), np.mean([s[leaky] for s in leaks])
             rows.append({"leak": what, "scale, seeds": where, "honest (epoch chosen on PublicTest)": f"{100 * h:.2f} %",
                          "with the leak": f"{100 * k:.2f} %", "difference (points)": f"{100 * (k - h):+.2f}"})
     copies = "trained on Training's copies of test images (final against final_dedup)"
-    with_copies, without = ({r["seed"]: r["private_accuracy"] for r in device_runs(load_result(n, "laptop", root), "cpu")}
+    with_copies, without = ({r["seed"]: r["private_accuracy"]
+                             for r in device_runs(load_result(n, "laptop", root), "cpu")}
                             for n in ("final", "final_dedup"))
     seeds = sorted(set(with_copies) & set(without))
     if not seeds:

@@ -75,7 +75,8 @@ def data_record(data: FERData) -> dict:
 
 
 def results_dir(root: Path | None = None) -> Path:
-    """``root``, else the course's ``results/`` (``RESULTS_DIR``, read when called, so a queue or a test can move it)."""
+    """``root``, else the course's ``results/`` (``RESULTS_DIR``, read when called, so a queue or a test
+    can move it)."""
     return root or RESULTS_DIR
 
 
@@ -150,7 +151,8 @@ def is_stale(result: dict, cfg: TrainConfig) -> bool:
     return False
 
 
-def owed(experiments: list[Experiment], scale: str, device_kind: str, root: Path | None = None) -> list[tuple[Experiment, int]]:
+def owed(experiments: list[Experiment], scale: str, device_kind: str,
+         root: Path | None = None) -> list[tuple[Experiment, int]]:
     """(experiment, seed) pairs whose result is missing or stale, in queue order."""
     out = []
     for exp in experiments:

@@ -91,7 +91,8 @@ def run_experiments(experiments: list[Experiment], scale: str, *, seeds: list[in
                           teacher=teacher, budget_s=budget_s)
         except OverBudget as err:
             over_budget.add((exp.name, seed))
-            kept = f"Its checkpoint is kept ({ckpt}): a later `run` resumes it" if ckpt.exists() else "Nothing was trained"
+            kept = (f"Its checkpoint is kept ({ckpt}): a later `run` resumes it" if ckpt.exists()
+                    else "Nothing was trained")
             print(f"stopped {exp.name} seed {seed}: {err}. {kept}; `run --ignore-budget` trains it to the end here "
                   "(its result is then flagged over budget)", flush=True)
             continue
@@ -127,7 +128,8 @@ def run_in_parallel(queue: list[tuple[Experiment, int]], scale: str, jobs: int, 
     """
     logs = results_module.RUNS_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "FER_EDU_RESULTS": str(results_module.RESULTS_DIR), "FER_EDU_RUNS": str(results_module.RUNS_DIR),
+    env = {**os.environ, "FER_EDU_RESULTS": str(results_module.RESULTS_DIR),
+           "FER_EDU_RUNS": str(results_module.RUNS_DIR),
            "FER_EDU_CONCURRENT_RUNS": str(jobs), "FER_EDU_TEXT_PROGRESS": "1", "FER_EDU_SCALE": scale}
     if commit:
         env["FER_EDU_COMMIT"] = commit  # the queue's commit, as in the sequential loop
@@ -162,8 +164,9 @@ def run_in_parallel(queue: list[tuple[Experiment, int]], scale: str, jobs: int, 
             written.append(results_module.result_path(exp.name, scale, root))
             result = results_module.load_result(exp.name, scale, root)
             run = next((r for r in results_module.device_runs(result, kind) if r["seed"] == seed), {})
-            print(f"[{done}/{total}] {exp.name} seed {seed}: PrivateTest {run.get('private_accuracy', float('nan')):.2%} "
-                  f"in {minutes:.1f} min ({(time.perf_counter() - started_all) / 60:.1f} min since the start)", flush=True)
+            print(f"[{done}/{total}] {exp.name} seed {seed}: "
+                  f"PrivateTest {run.get('private_accuracy', float('nan')):.2%} in {minutes:.1f} min "
+                  f"({(time.perf_counter() - started_all) / 60:.1f} min since the start)", flush=True)
     if failed:
         raise RuntimeError("failed runs: " + "; ".join(failed))
     return written
@@ -197,7 +200,8 @@ def reproduce(name: str, scale: str = "laptop", seed: int = 0, *, data_path: str
     env.pop("FER_EDU_COMMIT", None)
     if subprocess.run(run_command(name, scale, seed, data_path, device), env=env).returncode != 0:
         raise ValueError(f"the repetition of {name} seed {seed} failed: its output is above")
-    again = next(r for r in results_module.device_runs(results_module.load_result(name, scale, scratch / "results"), kind)
+    again = next(r for r in results_module.device_runs(results_module.load_result(name, scale, scratch / "results"),
+                                                       kind)
                  if r["seed"] == seed)
     keep = ("private_accuracy", "public_accuracy", "selected_epoch", "commit", "device", "bf16", "isa", "wall_time_s")
     entry = {"name": name, "scale": scale, "seed": seed, "device_kind": kind,
@@ -215,7 +219,8 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def teacher_probabilities(name: str, members: int, scale: str, data: FERData, device: str | None = None) -> torch.Tensor:
+def teacher_probabilities(name: str, members: int, scale: str, data: FERData,
+                          device: str | None = None) -> torch.Tensor:
     """A distilling student's soft targets: the class probabilities of the first ``members`` seeds of
     ``name`` on every Training image of ``data``, averaged.
 
@@ -372,7 +377,8 @@ def export_demo_model(scale: str = "laptop", budget_mb: float = 3.0, out: Path |
                     f"weights were kept (fit {budget_mb:g} MB in float16); weights stored in float16",
             "candidates": names}
     if previous:
-        meta["replaces"] = {k: previous.get(k) for k in ("name", "scale", "seed", "public_accuracy", "private_accuracy")}
+        meta["replaces"] = {k: previous.get(k)
+                            for k in ("name", "scale", "seed", "public_accuracy", "private_accuracy")}
     save_weights(load_file_state(weights), out, architecture=cfg["architecture"], width=cfg["width"],
                  dtype=torch.float16, **meta)
     return {**meta, "kept": False}

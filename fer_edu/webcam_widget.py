@@ -42,7 +42,8 @@ function render({ model, el }) {
       return;
     }
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false });
+      stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 640 }, height: { ideal: 480 } },
+                                                           audio: false });
       video.srcObject = stream;
       start.disabled = true;
       snap.disabled = false;

@@ -47,14 +47,18 @@ def test_cost_table_is_arithmetic_on_the_bench_files(tmp_path):
     R.write_json(tmp_path / "bench-cpu-fp32.json", _bench(250.0, 25.0, "Plain CPU"))
     R.write_json(tmp_path / "bench-cuda.json", _bench(20000.0, 5000.0, "Some GPU", "cuda"))
     table = pages.cost_table_markdown(tmp_path)
-    assert _row(table, "laptop")[3:] == ["21 min (11 × 28,709 images at 250/s)", "16 s (11 × 28,709 images at 20,000/s)"]
+    assert _row(table, "laptop")[3:] == ["21 min (11 × 28,709 images at 250/s)",
+                                         "16 s (11 × 28,709 images at 20,000/s)"]
     assert _row(table, "smoke")[4].startswith("< 1 s (")  # 1,024 images at 5,000/s: not "0 s"
-    assert "`results/bench-cpu-fp32.json`: Plain CPU, 2 threads" in table and "`results/bench-cuda.json`: Some GPU" in table
-    assert table.endswith("a whole laptop-scale `final` run took not yet measured.")  # no results/laptop/final.json here
+    assert ("`results/bench-cpu-fp32.json`: Plain CPU, 2 threads" in table
+            and "`results/bench-cuda.json`: Some GPU" in table)
+    # no results/laptop/final.json here
+    assert table.endswith("a whole laptop-scale `final` run took not yet measured.")
     bf16_run = {"seed": 0, "device_kind": "cpu", "bf16": True, "wall_time_s": 300.0}
     R.write_json(tmp_path / "laptop" / "final.json", {"name": "final", "runs": [bf16_run]})
     assert pages.cost_table_markdown(tmp_path).endswith("took 5.0 min (seed 0) on a CPU with native bf16.")
-    R.write_json(tmp_path / "laptop" / "final.json", {"name": "final", "runs": [bf16_run, {**bf16_run, "seed": 1, "bf16": False}]})
+    R.write_json(tmp_path / "laptop" / "final.json",
+                 {"name": "final", "runs": [bf16_run, {**bf16_run, "seed": 1, "bf16": False}]})
     assert pages.cost_table_markdown(tmp_path).endswith("over seeds 0, 1) on CPUs of both kinds.")
     unrecorded = {k: v for k, v in bf16_run.items() if k != "bf16"}  # an older run: precision not recorded
     R.write_json(tmp_path / "laptop" / "final.json", {"name": "final", "runs": [unrecorded]})
@@ -62,7 +66,8 @@ def test_cost_table_is_arithmetic_on_the_bench_files(tmp_path):
 
 
 def test_bench_kind_tells_a_cpu_without_native_bf16_apart():
-    assert [R.bench_kind("cpu", True), R.bench_kind("cpu", False), R.bench_kind("cuda", True)] == ["cpu", "cpu-fp32", "cuda"]
+    assert ([R.bench_kind("cpu", True), R.bench_kind("cpu", False), R.bench_kind("cuda", True)]
+            == ["cpu", "cpu-fp32", "cuda"])
     assert set(R.BENCH_KINDS) == {"cpu", "cpu-fp32", "cuda"}
 
 
@@ -113,7 +118,8 @@ def test_leak_and_reproduction_tables(tmp_path):
     from fer_edu.book_pages import leak_table_markdown, reproduction_table_markdown
     from fer_edu.results import result_path
 
-    assert leak_table_markdown(tmp_path).count("not yet run") == 2 and "not yet run" in reproduction_table_markdown(tmp_path)
+    assert (leak_table_markdown(tmp_path).count("not yet run") == 2
+            and "not yet run" in reproduction_table_markdown(tmp_path))
     history = [{"epoch": e, "public_accuracy": p, "leak_test_accuracy": t, "leak_private_accuracy": q}
                for e, p, t, q in [(1, 0.50, 0.52, 0.54), (2, 0.60, 0.58, 0.56), (3, 0.55, 0.61, 0.67)]]
     run = {"seed": 0, "device_kind": "cpu", "selected_epoch": 2, "private_accuracy": 0.56, "history": history,
@@ -123,7 +129,8 @@ def test_leak_and_reproduction_tables(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"name": name, "runs": [r]}))
     leak = leak_table_markdown(tmp_path)
-    assert "| 0 | 56.00 % (epoch 2) | 61.00 % (epoch 3) | 58.00 % | +3.00 | 67.00 % (+11.00) | 67.00 % (epoch 3) |" in leak
+    assert ("| 0 | 56.00 % (epoch 2) | 61.00 % (epoch 3) | 58.00 % | +3.00 | 67.00 % (+11.00) | 67.00 % (epoch 3) |"
+            in leak)
     table = reproduction_table_markdown(tmp_path)
     assert "| 0 | 57.00 % (1234567) | 56.00 % (abcdef0) | no |" in table
     assert "fresh clone**: not yet run" in table and "on a CPU and on a GPU" not in table
@@ -153,7 +160,8 @@ def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_se
     # seed 0: the pooled set peaks at epoch 2 (+2 points over the honest epoch 1); seed 1: the same epoch.
     write("final_leak", [leak_run(0, 1, [0.60, 0.62], [0.61, 0.65], 0.61),
                          leak_run(1, 2, [0.58, 0.64], [0.67, 0.66], 0.66)])
-    write("final", [{"seed": s, "device_kind": "cpu", "private_accuracy": a} for s, a in ((0, 0.62), (1, 0.64), (2, 0.9))])
+    write("final", [{"seed": s, "device_kind": "cpu", "private_accuracy": a}
+                    for s, a in ((0, 0.62), (1, 0.64), (2, 0.9))])
     write("final_dedup", [{"seed": s, "device_kind": "cpu", "private_accuracy": a} for s, a in ((0, 0.60), (1, 0.61))])
     pooled, paper_private, private, paper, copies = leak_overview(tmp_path)
     assert pooled["scale, seeds"] == "laptop, seeds 0, 1" and pooled["difference (points)"] == "+1.00"

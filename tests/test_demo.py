@@ -184,7 +184,7 @@ def test_predict_command_finds_the_one_face_of_a_real_photo():
                           check=False, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "astronaut.jpg: 1 face(s)" in done.stdout and "model_card.ipynb" in done.stdout
-    (line,) = [l for l in done.stdout.splitlines() if l.strip().startswith("box")]
+    (line,) = [text for text in done.stdout.splitlines() if text.strip().startswith("box")]
     assert line.split(":")[1].split()[0] in CLASSES
 
 
@@ -263,7 +263,8 @@ def _png_header(width: int, height: int) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+            + chunk(b"IEND", b""))
 
 
 @pytest.mark.parametrize("width, height", [(100_000, 100_000), (8_000, 7_000)])
@@ -319,7 +320,8 @@ def test_live_loop_finds_the_face_in_a_webcam_sized_frame(predictor):
 
 def _moved(frame: np.ndarray, dx: int, dy: int = 0) -> np.ndarray:
     """The frame with its content moved right by dx and down by dy pixels (the grey border repeated)."""
-    return cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, dy]]), frame.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(frame, np.float32([[1, 0, dx], [0, 1, dy]]), frame.shape[1::-1],
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def _iou(a, b) -> float:

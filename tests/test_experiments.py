@@ -114,7 +114,8 @@ def test_tuned_rate_is_chosen_on_publictest_only(tmp_path):
         record_run(exp, "laptop", exp.config("laptop"), data, entry, tmp_path, commit="abc")
     assert sweep_choice("adam", "laptop", tmp_path)["multiplier"] == 2.0
     (tuned,) = experiments_for(["tuned"], "laptop", tmp_path)
-    assert tuned.name == "tuned_adam" and tuned.config("laptop").lr == pytest.approx(REGISTRY["opt_adam"].config("laptop").lr * 2)
+    assert (tuned.name == "tuned_adam"
+            and tuned.config("laptop").lr == pytest.approx(REGISTRY["opt_adam"].config("laptop").lr * 2))
     assert (tuned, 0) in owed([tuned], "laptop", "cpu", tmp_path)
 
 
@@ -335,7 +336,8 @@ def test_student_is_chosen_on_publictest_once_every_attempt_has_its_seeds(tmp_pa
 
     _record_search(tmp_path, EVEN_SEARCH)
     result_path("best45_ensemble", "laptop", tmp_path).write_text(json.dumps({"chosen_k": 5}))
-    students = {x.name: x for x in derived_experiments("laptop", tmp_path) if x.name in ("student", "student_t1", "student_w0.3")}
+    students = {x.name: x for x in derived_experiments("laptop", tmp_path)
+                if x.name in ("student", "student_t1", "student_w0.3")}
 
     def record(name, seed, public, private):
         _record_seed(tmp_path, students[name], seed, public, private)
@@ -447,9 +449,11 @@ def test_the_picked_networks_students_appear_with_its_ensemble_and_join_the_stud
     assert student_choice("laptop", tmp_path)["pending"] == [longer.name]
     # what the teacher buys is measured against the run trained alike but without one
     longer_alone = known[f"student_alone_mild_e{LONGER_STUDENT_EPOCHS}"]
-    assert longer_alone.config("laptop") == replace(alone, epochs=LONGER_STUDENT_EPOCHS) and longer_alone.budget_min == 30
+    assert (longer_alone.config("laptop") == replace(alone, epochs=LONGER_STUDENT_EPOCHS)
+            and longer_alone.budget_min == 30)
     twins = {n: without_teacher(n, "laptop", tmp_path) for n in ("student_w0.3", "student_mild", longer.name)}
-    assert twins == {"student_w0.3": "student_alone", "student_mild": "student_alone_mild", longer.name: longer_alone.name}
+    assert twins == {"student_w0.3": "student_alone", "student_mild": "student_alone_mild",
+                     longer.name: longer_alone.name}
     for seed in (0, 1, 2):
         record(longer, seed, 0.665)
     assert student_choice("laptop", tmp_path)["chosen"] == "student_mild"
@@ -607,7 +611,8 @@ def test_sweep_public_shows_the_points_landed_so_far(tmp_path):
     data.info["sha256"] = "x"
     exp = REGISTRY["sweep_sgd_x2"]
     record_run(exp, "laptop", exp.config("laptop"), data,
-               {"seed": 0, "device_kind": "cpu", "public_accuracy": 0.4, "private_accuracy": 0.9}, tmp_path, commit="abc")
+               {"seed": 0, "device_kind": "cpu", "public_accuracy": 0.4, "private_accuracy": 0.9}, tmp_path,
+               commit="abc")
     assert sweep_public("sgd", "laptop", tmp_path) == {0.25: None, 0.5: None, 1.0: None, 2.0: 0.4, 4.0: None}
     assert sweep_choice("sgd", "laptop", tmp_path) is None
 
@@ -641,7 +646,8 @@ def test_final_borrows_predictions_only_from_an_identical_final_leak_run(tmp_pat
     assert private_correct("vgg11", 0, truth, root=tmp_path) is None
 
 
-def test_cost_points_take_the_fastest_seed_skip_repeats_and_price_an_ensemble_at_k_fastest_members(tmp_path, monkeypatch):
+def test_cost_points_take_the_fastest_seed_skip_repeats_and_price_an_ensemble_at_k_fastest_members(tmp_path,
+                                                                                                    monkeypatch):
     import os
 
     from fer_edu.report import cost_points
@@ -669,8 +675,8 @@ def test_cost_points_take_the_fastest_seed_skip_repeats_and_price_an_ensemble_at
                {"name": "best45_ensemble", "seeds": [0, 1, 2], "chosen_k": 2, "private_accuracy": 0.70})
     points = {p["name"]: p for p in cost_points("laptop", tmp_path)}
     assert "final_leak" not in points and "modern" not in points  # repeats and names not run are left out
-    assert points["final"] == {"name": "final", "group": "architecture", "minutes": 5.0, "accuracy": pytest.approx(0.61),
-                               "runs": 2, "shared": False}
+    assert points["final"] == {"name": "final", "group": "architecture", "minutes": 5.0,
+                               "accuracy": pytest.approx(0.61), "runs": 2, "shared": False}
     assert points["vgg19"]["shared"] and points["best45"]["minutes"] == 38.0 and points["best45"]["shared"]
     # k = 2 members (seeds 0 and 1, 40 and 38 minutes): two trainings at the quicker one's pace.
     assert points["best45_ensemble"] == {"name": "best45_ensemble", "group": "beyond", "minutes": 76.0,

@@ -110,7 +110,8 @@ def _rewrite_row(path, row, new):
 def test_csv_missing_columns(tmp_path):
     path = tmp_path / "fer2013.csv"
     path.write_text("label,image\n1,2\n")
-    with pytest.raises(DataFormatError, match=r"fer2013.csv: missing column\(s\) \['emotion', 'pixels', 'Usage'\]; found \['label', 'image'\]"):
+    with pytest.raises(DataFormatError, match=(r"fer2013.csv: missing column\(s\) \['emotion', 'pixels', 'Usage'\]; "
+                                               r"found \['label', 'image'\]")):
         load_fer2013(path)
 
 

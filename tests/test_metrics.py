@@ -51,6 +51,7 @@ def test_packed_probabilities_are_exact_smaller_and_read_the_first_format():
     as_f16 = p.astype("<f2")
     assert packed.startswith(PACKED)
     assert np.array_equal(decode_probabilities(packed), as_f16.astype(np.float32))  # lossless past float16
-    plain = base64.b64encode(as_f16.tobytes()).decode("ascii")  # the first format, as results written before packing hold it
+    # the first format, as results written before packing hold it
+    plain = base64.b64encode(as_f16.tobytes()).decode("ascii")
     assert np.array_equal(decode_probabilities(plain), decode_probabilities(packed))
     assert len(packed) < 0.95 * len(plain)  # 0.89 here; 0.77 for a trained network's outputs

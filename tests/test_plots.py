@@ -105,7 +105,7 @@ def test_sweep_curves_leave_owed_points_out_and_ring_the_choice():
               "adamw": {m: None for m in (0.25, 0.5, 1.0, 2.0, 4.0)}}
     fig = plots.sweep_curves(sweeps, {"adam": 2.0, "sgd": None, "adamw": None})
     ax = fig.axes[0]
-    lines = {tuple(l.get_xdata()): list(l.get_ydata()) for l in ax.lines}
+    lines = {tuple(line.get_xdata()): list(line.get_ydata()) for line in ax.lines}
     assert lines[(0.25, 0.5, 1.0, 2.0, 4.0)] == [0.50, 0.55, 0.58, 0.60, 0.57]
     assert lines[(0.5, 1.0)] == [0.40, 0.45]  # sgd: only the points that landed
     assert lines[(2.0,)] == [0.60]  # the ring on adam's choice
@@ -136,8 +136,8 @@ def test_accuracy_against_minutes_hollows_busy_runs_and_names_collapses():
               {"name": "vgg11", "group": "architecture", "minutes": 4.5, "accuracy": 0.61, "shared": False}]
     fig = plots.accuracy_against_minutes(points, labelled=("final",))
     ax = fig.axes[0]
-    markers = [l for l in ax.lines if len(l.get_xdata()) == 1]
-    assert [(l.get_xdata()[0], l.get_mfc() == "none") for l in markers] == [
+    markers = [line for line in ax.lines if len(line.get_xdata()) == 1]
+    assert [(marker.get_xdata()[0], marker.get_mfc() == "none") for marker in markers] == [
         (5.0, False), (17.0, True), (4.0, False), (4.5, False)]
     assert markers[1].get_color() == "tab:orange" and markers[0].get_color() == "tab:blue"
     assert sorted(t.get_text() for t in ax.texts) == ["final", "t1_collapse: 25.0%, off the scale"]  # vgg11: neither

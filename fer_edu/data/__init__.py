@@ -9,8 +9,10 @@ from .synthetic import BANNER, synthetic_faces
 from .tensors import NO_AUGMENT, Augment, FERDataset, augment, normalize, split_tensors
 
 __all__ = [
-    "ALPHABETICAL", "BANNER", "NO_AUGMENT", "Augment", "FERDataset", "augment", "normalize", "split_tensors", "CLASSES", "DOWNLOAD_HELP", "EXTRA_SPLITS", "IMAGE_SIZE", "NUM_CLASSES", "PAPER",
-    "SPLITS", "UNLABELLED", "DataFormatError", "DataNotFoundError", "FERData", "QualityReport", "blank_images", "cache_dir", "conflicting_groups",
+    "ALPHABETICAL", "BANNER", "NO_AUGMENT", "Augment", "FERDataset", "augment", "normalize", "split_tensors", "CLASSES",
+    "DOWNLOAD_HELP", "EXTRA_SPLITS", "IMAGE_SIZE", "NUM_CLASSES", "PAPER",
+    "SPLITS", "UNLABELLED", "DataFormatError", "DataNotFoundError", "FERData", "QualityReport", "blank_images",
+    "cache_dir", "conflicting_groups",
     "convert_labels", "default_data_path", "drop_test_duplicates", "load_dataset", "load_fer2013", "order",
     "permutation", "quality_report", "reorder_per_class", "synthetic_faces",
 ]

@@ -44,7 +44,8 @@ class QualityReport:
             )
         out.append(f"Training images also in a test split (pixel-identical): {self.training_in_test:,}")
         shown = ", ".join(self.blank[:5]) + (", ..." if len(self.blank) > 5 else "")
-        out.append(f"blank images (pixel std < {BLANK_STD:g}): {len(self.blank)}" + (f": {shown}" if self.blank else ""))
+        out.append(f"blank images (pixel std < {BLANK_STD:g}): {len(self.blank)}"
+                   + (f": {shown}" if self.blank else ""))
         return out
 
 

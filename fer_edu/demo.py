@@ -222,11 +222,15 @@ class Predictor:
         nearest = min(boxes, key=lambda b: (b[0] + b[2] / 2 - x - w / 2) ** 2 + (b[1] + b[3] / 2 - y - h / 2) ** 2)
         return _clip_box(nearest, width, height)
 
-    def predict(self, image: np.ndarray, detect_width: int | None = None) -> list[Face]:
-        """Faces in a BGR (or grey) image, each with its expression probabilities.
+    # Printed in chapter 8: within 80 columns, the width of the book's code cells.
+    def predict(self, image: np.ndarray,
+                detect_width: int | None = None) -> list[Face]:
+        """Faces in a BGR (or grey) image, each with its expression
+        probabilities.
 
-        ``detect_width`` looks for faces on a copy scaled down to that width (the live loop's
-        ``VIDEO_DETECT_WIDTH``); the crops always come from the full image.
+        ``detect_width`` looks for faces on a copy scaled down to that width
+        (the live loop's ``VIDEO_DETECT_WIDTH``); the crops always come from
+        the full image.
         """
         gray = to_gray(image)
         return self.classify(gray, self.detect(gray, detect_width))

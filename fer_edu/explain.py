@@ -51,25 +51,49 @@ def _no_cudnn(device: torch.device):
     return torch.backends.cudnn.flags(enabled=False) if device.type == "cuda" else contextlib.nullcontext()
 
 
-def attribute(model: nn.Module, images: torch.Tensor, target: torch.Tensor | int | None = None,
+# Printed in chapter 7: within 80 columns, the width of the book's code cells.
+def attribute(model: nn.Module, images: torch.Tensor,
+              target: torch.Tensor | int | None = None,
               method: str = "saliency", batch_size: int = 32) -> np.ndarray:
     """Attribution maps ``(N, 48, 48)`` for uint8 images ``(N, 48, 48)``.
 
-    ``target`` is the class to explain per image (default: the model's prediction).
+    ``target`` is the class to explain per image (default: the model's
+    prediction).
     """
-    from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion, Saliency
+    from captum import attr
 
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+        raise ValueError(f"unknown method {method!r}; "
+                         f"expected one of {METHODS}")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     wrapped = LogitsOnly(model)
+
+    def explain(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if method == "saliency":
+            saliency = attr.Saliency(wrapped)
+            return saliency.attribute(x.requires_grad_(), target=t, abs=True)
+        if method == "integrated_gradients":
+            black = torch.full_like(x, -1.0)  # a black face, normalised
+            return attr.IntegratedGradients(wrapped).attribute(
+                x, baselines=black, target=t, n_steps=32,
+                internal_batch_size=256)
+        if method == "gradcam":
+            cam = attr.LayerGradCam(wrapped, last_conv(model)).attribute(
+                x, target=t, relu_attributions=True)
+            return attr.LayerAttribution.interpolate(
+                cam, x.shape[-2:], interpolate_mode="bilinear")
+        occlusion = attr.Occlusion(lambda inp: torch.softmax(wrapped(inp), 1))
+        return occlusion.attribute(x, sliding_window_shapes=(1, 8, 8),
+                                   strides=(1, 4, 4), baselines=0.0, target=t)
+
     out = []
     try:
         with torch.autocast(device.type, enabled=False), _no_cudnn(device):
             for start in range(0, len(images), batch_size):
-                x = normalize(images[start:start + batch_size].to(device)).float().contiguous()
+                batch = images[start:start + batch_size].to(device)
+                x = normalize(batch).float().contiguous()
                 if target is None:
                     with torch.no_grad():
                         t = wrapped(x).argmax(1)
@@ -77,18 +101,7 @@ def attribute(model: nn.Module, images: torch.Tensor, target: torch.Tensor | int
                     t = torch.full((len(x),), target, device=device)
                 else:
                     t = target[start:start + batch_size].to(device)
-                if method == "saliency":
-                    a = Saliency(wrapped).attribute(x.requires_grad_(), target=t, abs=True)
-                elif method == "integrated_gradients":
-                    a = IntegratedGradients(wrapped).attribute(x, baselines=torch.full_like(x, -1.0), target=t,
-                                                               n_steps=32, internal_batch_size=256)
-                elif method == "gradcam":
-                    cam = LayerGradCam(wrapped, last_conv(model)).attribute(x, target=t, relu_attributions=True)
-                    a = LayerAttribution.interpolate(cam, x.shape[-2:], interpolate_mode="bilinear")
-                else:
-                    probs = lambda inp: torch.softmax(wrapped(inp), 1)  # noqa: E731
-                    a = Occlusion(probs).attribute(x, sliding_window_shapes=(1, 8, 8), strides=(1, 4, 4),
-                                                   baselines=0.0, target=t)
+                a = explain(x, t)
                 out.append(a.detach()[:, 0].float().cpu().numpy())
     finally:
         model.train(was_training)

@@ -18,16 +18,22 @@ from torch import nn
 from .evaluation import evaluate
 
 
-def paper_protocol_epoch(model: nn.Module, x_public: torch.Tensor, y_public: torch.Tensor,
-                         x_private: torch.Tensor, y_private: torch.Tensor, rt, tta_flip: bool = False) -> dict:
-    """LEAKY BY DESIGN. One epoch's accuracy on the paper's code's "test" set and on PrivateTest.
+# Printed in chapter 10: within 80 columns, the width of the book's code cells.
+def paper_protocol_epoch(model: nn.Module, x_public: torch.Tensor,
+                         y_public: torch.Tensor, x_private: torch.Tensor,
+                         y_private: torch.Tensor, rt,
+                         tta_flip: bool = False) -> dict:
+    """LEAKY BY DESIGN. One epoch's accuracy on the paper's code's "test" set
+    and on PrivateTest.
 
-    Returns ``leak_test_accuracy`` (PublicTest + PrivateTest pooled, as the paper's code) and
-    ``leak_private_accuracy``. Recorded for the leak measurement only, never used for a decision.
+    Returns ``leak_test_accuracy`` (PublicTest + PrivateTest pooled, as the
+    paper's code) and ``leak_private_accuracy``. Recorded for the leak
+    measurement only, never used for a decision.
     """
     public = evaluate(model, x_public, y_public, rt, tta_flip=tta_flip)
     private = evaluate(model, x_private, y_private, rt, tta_flip=tta_flip)
-    correct = public["accuracy"] * len(y_public) + private["accuracy"] * len(y_private)
+    correct = (public["accuracy"] * len(y_public)
+               + private["accuracy"] * len(y_private))
     return {"leak_test_accuracy": correct / (len(y_public) + len(y_private)),
             "leak_private_accuracy": private["accuracy"]}
 

@@ -49,10 +49,15 @@ class FocalLoss(nn.Module):
             raise ValueError("alpha must be non-negative")
         self.register_buffer("alpha", value.float(), persistent=False)
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        log_p = F.log_softmax(logits.float(), dim=1).gather(1, target[:, None]).squeeze(1)
+    # Printed in chapter 5: within 80 columns, the width of the book's code cells.
+    def forward(self, logits: torch.Tensor,
+                target: torch.Tensor) -> torch.Tensor:
+        # The log-probability of each image's true class.
+        log_p = F.log_softmax(logits.float(), dim=1)
+        log_p = log_p.gather(1, target[:, None]).squeeze(1)
         modulating = (1 - log_p.exp()).clamp(min=0) ** self.gamma
-        return -(self.alpha.to(logits.device)[target] * modulating * log_p).mean()
+        alpha = self.alpha.to(logits.device)[target]
+        return -(alpha * modulating * log_p).mean()
 
 
 def class_weights(labels: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -61,13 +66,16 @@ def class_weights(labels: np.ndarray | torch.Tensor) -> torch.Tensor:
     return counts.sum() / (NUM_CLASSES * counts.clamp(min=1))
 
 
-def dynamic_alpha(recall: Sequence[float] | np.ndarray, floor: float = 0.05) -> np.ndarray:
-    """The dynamic-alpha rule, applied after each epoch from per-class recall ``r_c`` on PublicTest:
+# Printed in chapter 5: within 80 columns, the width of the book's code cells.
+def dynamic_alpha(recall: Sequence[float] | np.ndarray,
+                  floor: float = 0.05) -> np.ndarray:
+    """The dynamic-alpha rule, applied after each epoch from per-class recall
+    ``r_c`` on PublicTest:
 
     ``alpha_c = K (1 - r_c + floor) / sum_k (1 - r_k + floor)``
 
-    Classes the model misses get more weight; alpha averages 1, so the loss scale stays put;
-    ``floor`` keeps a perfectly recalled class from vanishing.
+    Classes the model misses get more weight; alpha averages 1, so the loss
+    scale stays put; ``floor`` keeps a perfectly recalled class from vanishing.
     """
     miss = 1.0 - np.asarray(recall, dtype=np.float64) + floor
     return NUM_CLASSES * miss / miss.sum()

@@ -42,7 +42,9 @@ def _scaled(channels: int, width: float) -> int:
     return max(8, int(round(channels * width)))
 
 
-def make_vgg_features(config: list[int | str], width: float = 1.0, pool_dropout: float = 0.0) -> nn.Sequential:
+# Printed in chapter 2: within 80 columns, the width of the book's code cells.
+def make_vgg_features(config: list[int | str], width: float = 1.0,
+                      pool_dropout: float = 0.0) -> nn.Sequential:
     """Convolution-BN-ReLU blocks and max-pools from a configuration list."""
     layers: list[nn.Module] = []
     channels = 1
@@ -53,7 +55,8 @@ def make_vgg_features(config: list[int | str], width: float = 1.0, pool_dropout:
                 layers.append(nn.Dropout2d(pool_dropout))
         else:
             out = _scaled(int(item), width)
-            layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(channels, out, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(out), nn.ReLU(inplace=True)]
             channels = out
     return nn.Sequential(*layers)
 
@@ -79,17 +82,19 @@ class VGG(nn.Module):
         return self.head(torch.flatten(self.features(x), 1))
 
 
+# Printed in chapter 4: within 80 columns, the width of the book's code cells.
 class RowAttention(nn.Module):
     """Attention over the LSTM's hidden states, one weight per image row.
 
-    ``kind="tanh"`` is the paper's equations 1-2 (bounded scores); ``kind="additive"`` the
-    unbounded additive form, a labelled variant.
+    ``kind="tanh"`` is the paper's equations 1-2 (bounded scores);
+    ``kind="additive"`` the unbounded additive form, a labelled variant.
     """
 
     def __init__(self, hidden: int, kind: str = "tanh") -> None:
         super().__init__()
         if kind not in ("tanh", "additive"):
-            raise ValueError(f"unknown attention {kind!r}; expected 'tanh' or 'additive'")
+            raise ValueError(f"unknown attention {kind!r}; "
+                             "expected 'tanh' or 'additive'")
         self.kind = kind
         if kind == "tanh":
             self.score = nn.Linear(hidden, 1)
@@ -97,39 +102,48 @@ class RowAttention(nn.Module):
             self.project = nn.Linear(hidden, hidden)
             self.score = nn.Linear(hidden, 1, bias=False)
 
-    def forward(self, states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, states: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``states`` (B, T, H) -> context (B, H), weights (B, T)."""
-        if self.kind == "tanh":
-            scores = torch.tanh(self.score(states)).squeeze(-1)  # e_t = tanh(W h_t), in [-1, 1]
-        else:
-            scores = self.score(torch.tanh(self.project(states))).squeeze(-1)  # unbounded
+        if self.kind == "tanh":  # e_t = tanh(W h_t), in [-1, 1]
+            scores = torch.tanh(self.score(states)).squeeze(-1)
+        else:  # unbounded
+            scores = self.score(torch.tanh(self.project(states))).squeeze(-1)
         weights = torch.softmax(scores.float(), dim=1).to(states.dtype)
         return torch.bmm(weights.unsqueeze(1), states).squeeze(1), weights
 
 
+# Printed in chapter 3: within 80 columns, the width of the book's code cells.
 class VGGLSTM(nn.Module):
-    """A VGG branch and a 2-layer LSTM over the 48 image rows, in parallel, fused before the head."""
+    """A VGG branch and a 2-layer LSTM over the 48 image rows, in parallel,
+    fused before the head."""
 
-    def __init__(self, depth: str = "vgg11", width: float = 1.0, attention: str | None = None,
-                 pool_dropout: float = 0.0, lstm_layers: int = 2) -> None:
+    def __init__(self, depth: str = "vgg11", width: float = 1.0,
+                 attention: str | None = None, pool_dropout: float = 0.0,
+                 lstm_layers: int = 2) -> None:
         super().__init__()
-        self.features = make_vgg_features(VGG_CONFIGS[depth], width, pool_dropout)
+        self.features = make_vgg_features(VGG_CONFIGS[depth], width,
+                                          pool_dropout)
         hidden = max(32, int(round(128 * width)))
-        self.lstm = nn.LSTM(ROWS, hidden, num_layers=lstm_layers, batch_first=True)
+        self.lstm = nn.LSTM(ROWS, hidden, num_layers=lstm_layers,
+                            batch_first=True)
         self.attention = RowAttention(hidden, attention) if attention else None
         lstm_features = hidden * (2 if attention else 1)
         self.head = _head(_scaled(512, width) + lstm_features)
 
     def forward(self, x: torch.Tensor, return_attention: bool = False):
         visual = torch.flatten(self.features(x), 1)
-        rows = x[:, 0].contiguous(memory_format=torch.contiguous_format)  # (B, 48 rows, 48 pixels)
+        # (B, 48 rows, 48 pixels): each row is one step of the sequence
+        rows = x[:, 0].contiguous(memory_format=torch.contiguous_format)
         states, _ = self.lstm(rows)
         last = states[:, -1]
         weights = None
         if self.attention is not None:
             context, weights = self.attention(states)
             last = torch.cat([context, last], dim=1)
-        logits = self.head(torch.cat([visual, last.to(visual.dtype)], dim=1))
+        fused = torch.cat([visual, last.to(visual.dtype)], dim=1)
+        logits = self.head(fused)
         if return_attention:
             return logits, weights
         return logits

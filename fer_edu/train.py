@@ -369,7 +369,7 @@ def epoch_draws(cfg: TrainConfig, y_train: torch.Tensor, seed: int, epoch: int, 
     return EpochDraws(batches, torch.Generator(device=y_train.device).manual_seed(key), np.random.default_rng(key))
 
 
-# Chapter 2 prints this function: it stays within 80 columns, as the book's code cells are.
+# Printed in chapter 2: within 80 columns, the width of the book's code cells.
 def train_one_epoch(learner: Learner, cfg: TrainConfig, rt: Runtime,
                     x_train: torch.Tensor, y_train: torch.Tensor,
                     draws: EpochDraws, teacher: torch.Tensor | None = None,

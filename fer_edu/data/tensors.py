@@ -49,27 +49,39 @@ def normalize(images: torch.Tensor) -> torch.Tensor:
     return (images - MEAN) / STD
 
 
-def augment(images: torch.Tensor, aug: Augment, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Augment a uint8 batch ``(B, 48, 48)``, each sample with its own random draw; returns normalised floats."""
+# Printed in chapter 1: within 80 columns, the width of the book's code cells.
+def augment(images: torch.Tensor, aug: Augment,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """Augment a uint8 batch ``(B, 48, 48)``, each sample with its own random
+    draw; returns normalised floats."""
     x = images.unsqueeze(1).float().div_(255)
     b, device = x.shape[0], x.device
 
     def uniform(lo: float, hi: float) -> torch.Tensor:
-        return torch.rand(b, device=device, generator=generator) * (hi - lo) + lo
+        draw = torch.rand(b, device=device, generator=generator)
+        return draw * (hi - lo) + lo
 
-    needs_affine = aug.flip or aug.rotation or aug.scale != (1.0, 1.0) or aug.translate
+    needs_affine = (aug.flip or aug.rotation or aug.scale != (1.0, 1.0)
+                    or aug.translate)
     if needs_affine:
         angle = uniform(-aug.rotation, aug.rotation) * (math.pi / 180)
         zoom = uniform(*aug.scale)
-        flip = torch.where(uniform(0, 1) < 0.5, -1.0, 1.0) if aug.flip else torch.ones(b, device=device)
+        if aug.flip:
+            flip = torch.where(uniform(0, 1) < 0.5, -1.0, 1.0)
+        else:
+            flip = torch.ones(b, device=device)
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-        # affine_grid maps output to input coordinates: rotate, zoom, then mirror x for a flip.
+        shift_x = uniform(-aug.translate, aug.translate) * 2
+        shift_y = uniform(-aug.translate, aug.translate) * 2
+        # affine_grid maps output to input coordinates: rotate, zoom, then
+        # mirror x for a flip.
         theta = torch.stack([
-            torch.stack([cos * flip, -sin, uniform(-aug.translate, aug.translate) * 2], 1),
-            torch.stack([sin * flip, cos, uniform(-aug.translate, aug.translate) * 2], 1),
+            torch.stack([cos * flip, -sin, shift_x], 1),
+            torch.stack([sin * flip, cos, shift_y], 1),
         ], 1)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros",
+                          align_corners=False)
     if aug.erasing:
         x = _random_erasing(x, aug.erasing, generator)
     return normalize(x)

@@ -20,9 +20,9 @@ def test_notebook_pages_link_to_colab_binder_and_the_repository(book_build):
     assert f'href="{REPO_URL}"' in page and f'href="{REPO_URL}/issues/new?' in page
 
 
-# The book shows a code cell about 85 characters wide; a longer line needs a scrollbar, and printed
+# The book shows a code cell about 80 characters wide; a longer line needs a scrollbar, and printed
 # source (plain output) wraps mid-expression.
-CODE_WIDTH = 85
+CODE_WIDTH = 80
 PRINTED_SOURCE_WIDTH = 80
 HIDDEN = {"remove-input", "remove-cell", "hide-input", "hide-cell"}
 

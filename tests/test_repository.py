@@ -105,6 +105,8 @@ def test_every_package_a_notebook_imports_comes_with_the_course_install():
     import sys
     from importlib import metadata
 
+    from IPython.core.inputtransformer2 import TransformerManager
+
     installs = _course_distributions()
     providers = metadata.packages_distributions()
     missing = set()
@@ -112,9 +114,9 @@ def test_every_package_a_notebook_imports_comes_with_the_course_install():
         for cell in json.loads(nb.read_text())["cells"]:
             if cell["cell_type"] != "code":
                 continue
-            # IPython's magics and shell escapes are no Python: a `pass` in their place keeps the blocks.
-            src = "\n".join(line[:len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!"))
-                            else line for line in "".join(cell["source"]).splitlines())
+            # IPython turns its magics and shell escapes into Python, as the kernel does (a continuation
+            # line that starts with `!=` is no shell escape).
+            src = TransformerManager().transform_cell("".join(cell["source"]))
             for node in ast.walk(ast.parse(src)):
                 names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
                          [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])

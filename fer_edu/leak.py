@@ -60,14 +60,15 @@ def leak_summary(run: dict) -> dict:
     paper_epoch, peak_epoch = int(pooled.argmax()) + 1, int(private.argmax()) + 1
     honest = run["private_accuracy"]
     honest_pooled, paper_private = float(pooled[run["selected_epoch"] - 1]), float(private[paper_epoch - 1])
+    paper_protocol, private_peak = float(pooled.max()), float(private.max())
     return {
         "seed": run["seed"],
         "honest": honest, "honest_epoch": run["selected_epoch"],
-        "paper_protocol": float(pooled.max()), "paper_epoch": paper_epoch,
-        "private_peak": float(private.max()), "peak_epoch": peak_epoch,
+        "paper_protocol": paper_protocol, "paper_epoch": paper_epoch,
+        "private_peak": private_peak, "peak_epoch": peak_epoch,
         "honest_pooled": honest_pooled,
-        "leak_points": 100 * (float(pooled.max()) - honest_pooled),
+        "leak_points": 100 * (paper_protocol - honest_pooled),
         "paper_private": paper_private,
         "paper_private_leak_points": 100 * (paper_private - honest),
-        "peak_leak_points": 100 * (float(private.max()) - honest),
+        "peak_leak_points": 100 * (private_peak - honest),
     }

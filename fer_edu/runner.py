@@ -349,7 +349,7 @@ def export_demo_model(scale: str = "laptop", budget_mb: float = 3.0, out: Path |
     """
     from .weights import read_metadata
 
-    root = root or results_module.RESULTS_DIR
+    root = results_module.results_dir(root)
     out = out or DEMO_WEIGHTS
     candidates = []
     for path in sorted((root / scale).glob("*.json")):

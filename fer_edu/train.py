@@ -360,11 +360,12 @@ def epoch_draws(cfg: TrainConfig, y_train: torch.Tensor, seed: int, epoch: int, 
     augmentation and mixup generators, and the global generator that dropout draws from."""
     key = seed * 100_003 + epoch
     torch.manual_seed(key)
+    shuffle = torch.Generator().manual_seed(key)  # on the CPU, whatever the device
     if cfg.sampling == "balanced":  # each class as likely as any other
         weights = (1.0 / torch.bincount(y_train, minlength=7).clamp(min=1).float())[y_train].cpu()
-        order = torch.multinomial(weights, len(y_train), replacement=True, generator=torch.Generator().manual_seed(key))
+        order = torch.multinomial(weights, len(y_train), replacement=True, generator=shuffle)
     else:
-        order = torch.randperm(len(y_train), generator=torch.Generator().manual_seed(key))
+        order = torch.randperm(len(y_train), generator=shuffle)
     batches = order[: steps_per_epoch * cfg.batch_size].to(y_train.device).view(steps_per_epoch, cfg.batch_size)
     return EpochDraws(batches, torch.Generator(device=y_train.device).manual_seed(key), np.random.default_rng(key))
 

@@ -129,8 +129,9 @@ def training_curves(result: dict, title: str | None = None) -> plt.Figure:
     ax_loss.legend(handles[:2], ["train (augmented)", "PublicTest"], fontsize=8)
     for ax in (ax_loss, ax_acc):
         ax.spines[["top", "right"]].set_visible(False)
-    fig.suptitle(title or f"{result['name']}, {result['scale']} scale, seeds "
-                 f"{', '.join(str(r['seed']) for r in result['runs'])}", fontsize=10)
+    seeds = [str(r["seed"]) for r in result["runs"]]
+    fig.suptitle(title or f"{result['name']}, {result['scale']} scale, seed{'s' if len(seeds) > 1 else ''} "
+                 f"{', '.join(seeds)}", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -96,7 +96,10 @@ def comparison(names: list[str], scale: str = "laptop", root: Path | None = None
 
 
 def per_class_recall(names: list[str], scale: str = "laptop", root: Path | None = None, device: str = "cpu"):
-    """PrivateTest recall per class (mean over seeds), one column per experiment that has results."""
+    """PrivateTest recall per class (mean over seeds), one column per experiment that has results.
+
+    The header names the scale, so that a table never shows a number without it.
+    """
     import pandas as pd
 
     from .data import CLASSES
@@ -110,7 +113,9 @@ def per_class_recall(names: list[str], scale: str = "laptop", root: Path | None 
         if runs:
             recall = np.mean([r["private"]["recall"] for r in runs], axis=0)
             cols[name] = [f"{100 * v:.1f} %" for v in recall]
-    return pd.DataFrame(cols, index=list(CLASSES))
+    table = pd.DataFrame(cols, index=list(CLASSES))
+    table.columns.name = f"PrivateTest recall, {scale} scale, mean over seeds"
+    return table
 
 
 def one_class_collapse(name: str, scale: str = "laptop", root: Path | None = None, device: str = "cpu",

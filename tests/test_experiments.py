@@ -164,6 +164,7 @@ def test_book_helpers_read_results_or_say_not_yet_run(tmp_path):
     # The seeds' accuracies hold no space a rendered table may break a line at.
     assert table.loc["final", "per seed"] == "60.0\u202f/\u202f62.0" and " " not in table.loc["final", "per seed"]
     assert per_class_recall(["final"], "laptop", tmp_path).loc["happy", "final"] == "61.0 %"
+    assert "laptop scale" in per_class_recall(["final"], "laptop", tmp_path).columns.name
 
 
 def test_book_helpers_prefer_cpu_runs_and_label_gpu_ones(tmp_path):
@@ -704,3 +705,16 @@ def test_test_shifts_join_only_past_the_search_margin_on_seed_0_publictest(tmp_p
     measured({"2": 0.60 + SEARCH_MARGIN, "3": 0.60 + SEARCH_MARGIN}, {"2": 0.58, "3": 0.58})
     choice = shift_choice("modern", "laptop", tmp_path)
     assert choice["pixels"] == 2 and choice["joins"]  # a tie goes to the smaller shift
+
+
+def test_the_recipe_keeps_its_schedule_at_paper_scale():
+    """The paper scale's schedule is the paper's constant rate; the recipe names its own one-cycle, so
+    the owed GPU run trains the recipe the chapter describes (the cosine trial keeps its cosine)."""
+    from fer_edu.experiments import REGISTRY
+
+    for name in ("search_start", "search_mixup", "search_ema", "search_lr0.1", "search_lr0.02"):
+        assert REGISTRY[name].config("paper").schedule == "onecycle", name
+        assert REGISTRY[name].config("laptop").schedule == "onecycle", name
+    assert REGISTRY["search_cosine"].config("paper").schedule == "cosine"
+    assert REGISTRY["final"].config("paper").schedule == "constant"
+

@@ -27,7 +27,9 @@ def test_figures_of_synthetic_data_carry_the_banner():
 
 def test_result_figures():
     result = _fake_result()
-    assert len(plots.training_curves(result).axes) == 2
+    fig = plots.training_curves(result)
+    assert len(fig.axes) == 2
+    assert fig._suptitle.get_text() == "x, smoke scale, seed 0"  # one seed: no plural
     fig = plots.confusion_matrix_plot(result)
     # rows normalised: the diagonal shows each class recall (11 of 17 = 65 %)
     assert any(t.get_text() == "65%" for t in fig.axes[0].texts)

@@ -251,6 +251,34 @@ def load_demo_benches(root: Path | None = None) -> list[dict]:
     return sorted(records, key=lambda b: b["median_ms"])
 
 
+#: A network as its time a face depends on it: (architecture, width, parameter count).
+Network = tuple[str, float, int]
+
+
+def demo_network(record: dict) -> Network | None:
+    """The network a demo measurement timed: its architecture, width and parameter count.
+
+    ``record`` is a ``bench-demo-*.json`` record (its ``model``) or a dict with those three keys
+    (the demo weights' metadata with their parameter count). Not the weights: fp32 inference does the
+    same arithmetic whatever their values, so two files that timed other weights of one network
+    compare. None where the record does not say (files made before they named their model).
+    """
+    model = record["model"] if "model" in record else record
+    keys = ("architecture", "width", "parameters")
+    if not model or any(model.get(k) is None for k in keys):
+        return None
+    return str(model["architecture"]), float(model["width"]), int(model["parameters"])
+
+
+def demo_networks(benches: list[dict]) -> dict[Network | None, list[dict]]:
+    """Demo measurements grouped by :func:`demo_network`, each group in the given order; the rows of
+    one group compare with each other, and ``None`` holds those that do not say what they timed."""
+    groups: dict[Network | None, list[dict]] = {}
+    for bench in benches:
+        groups.setdefault(demo_network(bench), []).append(bench)
+    return groups
+
+
 def load_benches(root: Path | None = None) -> dict[str, dict | None]:
     """Each :data:`BENCH_KINDS` benchmark as recorded, None where it has not been measured."""
     return {kind: json.loads(bench_path(kind, root).read_text()) if bench_path(kind, root).exists() else None

@@ -397,6 +397,28 @@ def test_webcam_bench_saves_by_default_to_its_kind_of_cpu(capsys, tmp_path, monk
     assert results.demo_bench_kind({"device_kind": "cpu", "bf16": False}) == "cpu-fp32"
 
 
+def test_demo_benches_compare_by_network_not_by_weights():
+    from fer_edu import results
+
+    def bench(name, seed, parameters=1000, width=0.25, median=10.0, **model):
+        return {"median_ms": median, "model": {"name": name, "seed": seed, "architecture": "vgg19",
+                                               "width": width, "parameters": parameters, **model}}
+
+    xeon, epyc = bench("student_mild_e60", 2, median=13.0), bench("student_alone", 0, median=16.0)
+    older = {"median_ms": 23.0}  # a file made before measurements named their model
+    wider = bench("best45", 0, parameters=4000, width=0.5)
+    net = ("vgg19", 0.25, 1000)
+    # Other weights of one network (another name, another seed) time the same arithmetic: they compare.
+    assert results.demo_network(xeon) == results.demo_network(epyc) == net
+    assert results.demo_network(older) is None and results.demo_network({"model": None}) is None
+    groups = results.demo_networks([xeon, epyc, older, wider])
+    assert groups == {net: [xeon, epyc], None: [older], ("vgg19", 0.5, 4000): [wider]}
+    # The demo weights' metadata with their parameter count finds the same group.
+    meta = {"name": "student_mild_e60", "seed": 2, "architecture": "vgg19", "width": 0.25}
+    assert groups[results.demo_network({**meta, "parameters": 1000})] == [xeon, epyc]
+    assert results.demo_network(meta) is None  # no parameter count: not enough to say
+
+
 def _data_url(path: Path) -> str:
     buf = io.BytesIO()
     Image.open(path).save(buf, format="PNG")

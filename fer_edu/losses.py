@@ -26,8 +26,9 @@ class FocalLoss(nn.Module):
     """Focal loss (Lin et al. 2017), multi-class: ``FL = -alpha_y (1 - p_y)^gamma log p_y``, averaged.
 
     ``alpha`` is ``None`` (1 for every class), a scalar (every class alike: in the multi-class
-    case this only rescales the loss, a learning-rate factor under SGD that Adam and AdamW all but
-    cancel) or a per-class vector in canonical order. ``gamma = 0`` and ``alpha = None`` is cross entropy.
+    case this only rescales the loss: under plain SGD without weight decay a learning-rate factor,
+    with weight decay also a shift towards the decay; Adam and AdamW all but cancel it) or a per-class
+    vector in canonical order. ``gamma = 0`` and ``alpha = None`` is cross entropy.
     """
 
     def __init__(self, gamma: float = 2.0, alpha: float | Sequence[float] | None = None) -> None:
@@ -74,8 +75,9 @@ def dynamic_alpha(recall: Sequence[float] | np.ndarray,
 
     ``alpha_c = K (1 - r_c + floor) / sum_k (1 - r_k + floor)``
 
-    Classes the model misses get more weight; alpha averages 1, so the loss
-    scale stays put; ``floor`` keeps a perfectly recalled class from vanishing.
+    Classes the model misses get more weight; alpha averages 1 over the
+    classes (not over the images, whose classes are unequal in number);
+    ``floor`` keeps a perfectly recalled class from vanishing.
     """
     miss = 1.0 - np.asarray(recall, dtype=np.float64) + floor
     return NUM_CLASSES * miss / miss.sum()

@@ -8,17 +8,18 @@ Choices the paper leaves open, and why:
 - **Head.** A compact head on the last block's features (``Linear(C, 256) - ReLU - Dropout(0.3)
   - Linear(256, 7)``, ``HEAD_HIDDEN`` and ``HEAD_DROPOUT``, at every width), not torchvision's
   4096-wide ImageNet head: with five 2x2 max-pools a 48x48 face is 1x1 after the last block, and
-  the ImageNet head would make VGG19 139 M parameters instead of about 20 M.
+  torchvision's VGG19-BN with that head (on its 7x7 pooled grid) has about 140 M parameters for
+  seven classes, 120 M of them in the head, against about 20 M here.
 - **LSTM.** 2 layers, hidden size 128 at width 1 (scaled with ``width``, at least 32): the paper
-  gives no size; 128 keeps the LSTM branch small beside VGG11 (the final model has about 9.5 M
+  gives no size; 128 keeps the LSTM branch small beside VGG11 (the final model has about 9.6 M
   parameters at width 1). It reads the 48 image rows as 48 time steps of 48 pixels, as the paper
   describes (its published code does not).
 - **Fusion.** The VGG feature vector and the LSTM feature vector are concatenated before the
   head (the paper's Figure 3).
-- **Attention** (equations 1-2): ``e_t = tanh(w . h_t + b)``, ``alpha = softmax_t(e)``, context
-  ``c = sum_t alpha_t h_t``, concatenated with the last hidden state ``h_T``. Because ``e_t`` is in
-  [-1, 1], no row can get more than ``e^2 = 7.4`` times another's weight. The labelled variant
-  ``additive`` uses unbounded scores ``v . tanh(W h_t + b)`` (Bahdanau et al. 2015).
+- **Attention** (equations 1-2, with a bias the paper does not write): ``e_t = tanh(w . h_t + b)``,
+  ``alpha = softmax_t(e)``, context ``c = sum_t alpha_t h_t``, concatenated with the last hidden state
+  ``h_T``. Because ``e_t`` is in [-1, 1], no row can get more than ``e^2 = 7.4`` times another's weight.
+  The labelled variant ``additive`` uses unbounded scores ``v . tanh(W h_t + b)`` (Bahdanau et al. 2015).
 - **Dropout variant.** ``Dropout2d(0.25)`` after each VGG max-pool layer.
 """
 
@@ -86,8 +87,10 @@ class VGG(nn.Module):
 class RowAttention(nn.Module):
     """Attention over the LSTM's hidden states, one weight per image row.
 
-    ``kind="tanh"`` is the paper's equations 1-2 (bounded scores);
-    ``kind="additive"`` the unbounded additive form, a labelled variant.
+    ``kind="tanh"`` follows the paper's equations 1-2 (bounded scores; the
+    bias inside the tanh and the weighted sum of the states are the course's
+    reading); ``kind="additive"`` is the unbounded additive form, a labelled
+    variant.
     """
 
     def __init__(self, hidden: int, kind: str = "tanh") -> None:

@@ -27,7 +27,8 @@ class FocalLoss(nn.Module):
 
     ``alpha`` is ``None`` (1 for every class), a scalar (every class alike: in the multi-class
     case this only rescales the loss: under plain SGD without weight decay a learning-rate factor,
-    with weight decay also a shift towards the decay; Adam and AdamW all but cancel it) or a per-class
+    with weight decay also a shift towards the decay; Adam without weight decay and AdamW all but
+    cancel it) or a per-class
     vector in canonical order. ``gamma = 0`` and ``alpha = None`` is cross entropy.
     """
 

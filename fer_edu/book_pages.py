@@ -83,7 +83,7 @@ def wall_time_text(name: str, scale: str = "laptop", root: Path | None = None, d
     return f"{minutes.mean():.1f} min ({spread})"
 
 
-def _devices(names: list[str], scale: str, root: Path | None, device: str) -> str:
+def devices_text(names: list[str], scale: str = "laptop", root: Path | None = None, device: str = "cpu") -> str:
     """The processors (and threads) the named results ran on, e.g. ``AMD EPYC, 2 threads``."""
     seen = set()
     for name in names:
@@ -106,7 +106,7 @@ def chapter_times_markdown(repo: Path = REPO, root: Path | None = None) -> str:
         lines.append(f"| {{doc}}`/{page}` | about {reading_minutes(nb)} min | {run} |")
     lines += ["", (f"Reading: every cell's words at {READING_WORDS_PER_MINUTE} a minute, rounded up to 5 minutes; "
                    "figures and exercises take longer. Training: the wall time of the course's own runs of the same "
-                   f"experiment (`results/laptop/<name>.json`, on {_devices(trained, 'laptop', root, 'cpu')}); "
+                   f"experiment (`results/laptop/<name>.json`, on {devices_text(trained, 'laptop', root)}); "
                    "the cell trains one seed. Under the tests the cells train at smoke scale, in seconds."
                    f"{_fp32_slowdown_text(root)}")]
     return "\n".join(lines)

@@ -150,6 +150,8 @@ ADOPTED_ABLATION = {"mixup": {"mixup": 0.0}, "ema": {"ema_decay": 0.0}}
 #: over its budget (``train.OverBudget``) instead of recording a result its budget rules out, and is not
 #: started where its bare steps (``train.check_pace``; 558-634 ms on 2026-12-03) already rule it out.
 BEST45 = {"width": 0.5, "batch_size": 128, "epochs": 28}
+#: The demo's budget for its model's time a face, in milliseconds (the student's target).
+DEMO_FACE_MS = 4.0
 #: The demo's student (`student`, defined once the best45 ensemble is recorded, with its k): VGG19-BN at
 #: quarter width (2.6 MB in float16, 3.5 ms a face on one busy core), 45 epochs of 33 s within 30 minutes.
 #: On a CPU without native bf16 (AMD EPYC, AVX2 only, 2026-12-04) its forward pass alone took 6.1 ms a face

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .choices import known_experiments
-from .experiments import REPORTED_SCALES, Experiment, seeds_for
+from .experiments import DEMO_FACE_MS, REPORTED_SCALES, Experiment, seeds_for
 from .results import SAME_TRAINING, device_runs, is_stale, load_result, over_budget, results_dir, summarize
 
 NOT_YET_RUN = "not yet run"
@@ -35,6 +35,15 @@ def seeds_text(seeds: list[int]) -> str:
     return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}"
 
 
+def private_mean(name: str, scale: str = "laptop", root: Path | None = None,
+                 device: str | None = None) -> float | None:
+    """A name's mean PrivateTest accuracy (a fraction) on the device :func:`result_device` picks, or
+    None before it is run there: the number behind :func:`accuracy_text`, for sentences that compute."""
+    result = load_result(name, scale, root)
+    kind = result_device(result, device)
+    return None if kind is None else result["summary"][kind]["private_mean"]
+
+
 def accuracy_text(name: str, scale: str = "laptop", root: Path | None = None, device: str | None = None,
                   seeds: tuple[int, ...] | None = None) -> str:
     """``"62.6 % ± 0.2 (seeds 0, 1, 2)"``, or ``"not yet run"``: what the book's prose glues.
@@ -56,6 +65,12 @@ def accuracy_text(name: str, scale: str = "laptop", root: Path | None = None, de
     spread = f" ± {100 * s['private_std']:.1f}" if s["private_std"] is not None else ""
     where = "" if kind == "cpu" else f", {DEVICE_LABELS.get(kind, kind)}"
     return f"{100 * s['private_mean']:.1f} %{spread} ({seeds_text(s['seeds'])}{where})"
+
+
+def face_time_verdict(bench: dict) -> str:
+    """``"within"`` or ``"over"``: a demo measurement's model time a face (its median on one thread)
+    against the demo's budget, :data:`~fer_edu.experiments.DEMO_FACE_MS`."""
+    return "within" if bench["model_median_ms"] <= DEMO_FACE_MS else "over"
 
 
 #: Between a table's per-seed accuracies: narrow no-break spaces around the slash, so a column of

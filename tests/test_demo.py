@@ -419,6 +419,15 @@ def test_demo_benches_compare_by_network_not_by_weights():
     assert results.demo_network(meta) is None  # no parameter count: not enough to say
 
 
+def test_a_face_time_is_within_the_demo_budget_up_to_it():
+    from fer_edu.experiments import DEMO_FACE_MS
+    from fer_edu.report import face_time_verdict
+
+    assert face_time_verdict({"model_median_ms": DEMO_FACE_MS}) == "within"
+    assert face_time_verdict({"model_median_ms": 3.2}) == "within"
+    assert face_time_verdict({"model_median_ms": 4.3}) == "over"
+
+
 def _data_url(path: Path) -> str:
     buf = io.BytesIO()
     Image.open(path).save(buf, format="PNG")

@@ -168,19 +168,23 @@ def test_book_helpers_read_results_or_say_not_yet_run(tmp_path):
 
 
 def test_book_helpers_prefer_cpu_runs_and_label_gpu_ones(tmp_path):
-    from fer_edu.report import accuracy_text, comparison
+    from fer_edu.report import accuracy_text, comparison, private_mean
 
     data = synthetic_faces(20, 5, 5)
     exp = REGISTRY["vgg19"]
+    assert private_mean("vgg19", "paper", tmp_path) is None
     gpu = {"seed": 0, "device_kind": "cuda", "public_accuracy": 0.66, "private_accuracy": 0.667,
            "train_accuracy": 0.8, "selected_epoch": 25, "parameters": 10}
     record_run(exp, "paper", exp.config("paper"), data, gpu, tmp_path, commit="abc")
     assert accuracy_text("vgg19", "paper", tmp_path) == "66.7 % (seed 0, GPU)"
     assert accuracy_text("vgg19", "paper", tmp_path, device="cpu") == "not yet run"
+    assert private_mean("vgg19", "paper", tmp_path) == 0.667 and private_mean("vgg19", "paper", tmp_path, "cpu") is None
     assert comparison(["vgg19"], "paper", tmp_path).loc["vgg19", "device"] == "GPU"
     record_run(exp, "paper", exp.config("paper"), data, {**gpu, "device_kind": "cpu", "private_accuracy": 0.65},
                tmp_path, commit="abc")
     assert accuracy_text("vgg19", "paper", tmp_path) == "65.0 % (seed 0)"  # the CPU run is the reference
+    assert private_mean("vgg19", "paper", tmp_path) == 0.65
+    assert private_mean("vgg19", "paper", tmp_path, "cuda") == 0.667
     assert "device" not in comparison(["vgg19"], "paper", tmp_path).columns
 
 

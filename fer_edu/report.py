@@ -110,6 +110,13 @@ def comparison(names: list[str], scale: str = "laptop", root: Path | None = None
     return pd.DataFrame(rows).set_index("name").fillna("")
 
 
+def mean_recall(name: str, scale: str = "laptop", root: Path | None = None, device: str = "cpu") -> np.ndarray | None:
+    """A name's PrivateTest recall per class (canonical order), mean over its seeds on ``device``; None
+    before it is run there."""
+    runs = device_runs(load_result(name, scale, root), device)
+    return np.mean([r["private"]["recall"] for r in runs], axis=0) if runs else None
+
+
 def per_class_recall(names: list[str], scale: str = "laptop", root: Path | None = None, device: str = "cpu"):
     """PrivateTest recall per class (mean over seeds), one column per experiment that has results.
 
@@ -119,16 +126,9 @@ def per_class_recall(names: list[str], scale: str = "laptop", root: Path | None 
 
     from .data import CLASSES
 
-    cols = {}
-    for name in names:
-        result = load_result(name, scale, root)
-        if result is None:
-            continue
-        runs = device_runs(result, device)
-        if runs:
-            recall = np.mean([r["private"]["recall"] for r in runs], axis=0)
-            cols[name] = [f"{100 * v:.1f} %" for v in recall]
-    table = pd.DataFrame(cols, index=list(CLASSES))
+    recalls = {name: mean_recall(name, scale, root, device) for name in names}
+    table = pd.DataFrame({name: [f"{100 * v:.1f} %" for v in recall] for name, recall in recalls.items()
+                          if recall is not None}, index=list(CLASSES))
     table.columns.name = f"PrivateTest recall, {scale} scale, mean over seeds"
     return table
 

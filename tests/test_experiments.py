@@ -145,7 +145,7 @@ def test_ensemble_table_reports_the_k_chosen_on_publictest(tmp_path):
 
 
 def test_book_helpers_read_results_or_say_not_yet_run(tmp_path):
-    from fer_edu.report import accuracy_text, comparison, per_class_recall
+    from fer_edu.report import accuracy_text, comparison, mean_recall, per_class_recall
 
     assert accuracy_text("final", "laptop", tmp_path) == "not yet run"
     data = synthetic_faces(20, 5, 5)
@@ -164,6 +164,8 @@ def test_book_helpers_read_results_or_say_not_yet_run(tmp_path):
     # The seeds' accuracies hold no space a rendered table may break a line at.
     assert table.loc["final", "per seed"] == "60.0\u202f/\u202f62.0" and " " not in table.loc["final", "per seed"]
     assert per_class_recall(["final"], "laptop", tmp_path).loc["happy", "final"] == "61.0 %"
+    assert mean_recall("final", "laptop", tmp_path) == pytest.approx([0.61] * 7)
+    assert mean_recall("vgg19", "laptop", tmp_path) is None
     assert "laptop scale" in per_class_recall(["final"], "laptop", tmp_path).columns.name
 
 

@@ -236,7 +236,6 @@ def _bench_webcam(predictor, repeats: int, save: str | None = None) -> int:
     import os
 
     from .demo import TRACK_EVERY, example_frame, frame_latency
-    from .models import count_parameters
     from .results import bench_path, demo_bench_kind, git_commit, write_json
     from .train import Runtime
 
@@ -249,12 +248,8 @@ def _bench_webcam(predictor, repeats: int, save: str | None = None) -> int:
         keep = ("median_ms", "p90_ms", "mean_ms", "faces", "detect_median_ms", "model_median_ms", "track_every",
                 "full_scans")
         # Which network the model's time is for: the demo weights change when a better run is exported.
-        meta = predictor.meta
-        model = {"name": meta.get("name", meta["architecture"]), "seed": meta.get("seed"),
-                 "architecture": meta["architecture"], "width": meta["width"],
-                 "parameters": count_parameters(predictor.model)}
         write_json(Path(save), {**machine, **result, "tracked": {k: tracked[k] for k in keep}, "repeats": repeats,
-                                "frame": "640x480, the example photo's face", "model": model,
+                                "frame": "640x480, the example photo's face", "model": predictor.network(),
                                 "load_average_before": load, "commit": git_commit(), "target_ms": 16})
         print(f"wrote {save}")
     print(f"640x480 frame, {result['faces']} face(s), detection at width {result['detect_width']}: "

@@ -21,6 +21,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .data import CLASSES, normalize
+from .models import INFERENCE, count_parameters, for_inference
 from .weights import load_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -174,9 +175,19 @@ class Predictor:
     """Face detection + crop + the expression model."""
 
     def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, device: str = "cpu") -> None:
-        self.model, self.meta = load_model(weights, device)
+        model, self.meta = load_model(weights, device)
+        self.parameters = count_parameters(model)  # as trained: folding drops the batch norms' own
+        self.model = for_inference(model)
         self.device = device
         self.detector = load_detector()
+
+    def network(self) -> dict:
+        """What the demo runs, as its timings record it: the weights (name, seed), the network
+        (architecture, width, trained parameter count) and how it is prepared (:data:`INFERENCE`)."""
+        meta = self.meta
+        return {"name": meta.get("name", meta["architecture"]), "seed": meta.get("seed"),
+                "architecture": meta["architecture"], "width": meta["width"], "parameters": self.parameters,
+                "inference": INFERENCE}
 
     def detect(self, gray: np.ndarray, width: int | None = None) -> list[tuple[int, int, int, int]]:
         """Face boxes (x, y, w, h), left to right; ``width`` runs the cascade on a copy scaled down to it."""

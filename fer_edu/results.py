@@ -251,23 +251,27 @@ def load_demo_benches(root: Path | None = None) -> list[dict]:
     return sorted(records, key=lambda b: b["median_ms"])
 
 
-#: A network as its time a face depends on it: (architecture, width, parameter count).
-Network = tuple[str, float, int]
+#: A network as its time a face depends on it: (architecture, width, parameter count, how it ran).
+Network = tuple[str, float, int, str]
+#: How a demo measurement made before the demo prepared its model for inference ran it.
+AS_TRAINED = "as trained"
 
 
 def demo_network(record: dict) -> Network | None:
-    """The network a demo measurement timed: its architecture, width and parameter count.
+    """The network a demo measurement timed: its architecture, width, trained parameter count, and how it
+    was prepared (``models.INFERENCE``, or :data:`AS_TRAINED` for records from before the demo prepared it).
 
-    ``record`` is a ``bench-demo-*.json`` record (its ``model``) or a dict with those three keys
-    (the demo weights' metadata with their parameter count). Not the weights: fp32 inference does the
-    same arithmetic whatever their values, so two files that timed other weights of one network
+    ``record`` is a ``bench-demo-*.json`` record (its ``model``) or a dict with those keys (the demo
+    weights' metadata with their parameter count and preparation). Not the weights: fp32 inference does
+    the same arithmetic whatever their values, so two files that timed other weights of one network
     compare. None where the record does not say (files made before they named their model).
     """
     model = record["model"] if "model" in record else record
     keys = ("architecture", "width", "parameters")
     if not model or any(model.get(k) is None for k in keys):
         return None
-    return str(model["architecture"]), float(model["width"]), int(model["parameters"])
+    return (str(model["architecture"]), float(model["width"]), int(model["parameters"]),
+            str(model.get("inference", AS_TRAINED)))
 
 
 def demo_networks(benches: list[dict]) -> dict[Network | None, list[dict]]:

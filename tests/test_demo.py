@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 cv2 = pytest.importorskip("cv2")
@@ -371,11 +372,9 @@ def test_webcam_bench_command(capsys, tmp_path):
     assert saved["faces"] == 1 and saved["repeats"] == 3 and saved["target_ms"] == 16 and saved["device_kind"] == "cpu"
     assert saved["threads"] == 1  # the threads the measurement ran with, not the machine's
     from fer_edu.demo import Predictor
-    from fer_edu.models import count_parameters
 
     demo = Predictor()  # the model timed is named, with its size: the demo's weights change over time
-    assert saved["model"]["name"] == demo.meta["name"] and saved["model"]["seed"] == demo.meta["seed"]
-    assert saved["model"]["parameters"] == count_parameters(demo.model) > 0
+    assert saved["model"] == demo.network() and saved["model"]["parameters"] > 0
     assert "detection" in out and saved["detect_median_ms"] > 0 and saved["model_median_ms"] > 0
     assert saved["full_scans"] == 3 and saved["tracked"]["track_every"] == TRACK_EVERY  # both loops, each saved
     assert saved["tracked"]["faces"] == 1 and saved["tracked"]["median_ms"] > 0 and "tracked between" in out
@@ -399,24 +398,45 @@ def test_webcam_bench_saves_by_default_to_its_kind_of_cpu(capsys, tmp_path, monk
 
 def test_demo_benches_compare_by_network_not_by_weights():
     from fer_edu import results
+    from fer_edu.models import INFERENCE
 
     def bench(name, seed, parameters=1000, width=0.25, median=10.0, **model):
         return {"median_ms": median, "model": {"name": name, "seed": seed, "architecture": "vgg19",
                                                "width": width, "parameters": parameters, **model}}
 
-    xeon, epyc = bench("student_mild_e60", 2, median=13.0), bench("student_alone", 0, median=16.0)
+    xeon = bench("student_mild_e60", 2, median=13.0, inference=INFERENCE)
+    epyc = bench("student_alone", 0, median=16.0, inference=INFERENCE)
+    before = bench("student_alone", 0, median=17.0)  # made before the demo prepared its model
     older = {"median_ms": 23.0}  # a file made before measurements named their model
-    wider = bench("best45", 0, parameters=4000, width=0.5)
-    net = ("vgg19", 0.25, 1000)
+    wider = bench("best45", 0, parameters=4000, width=0.5, inference=INFERENCE)
+    net = ("vgg19", 0.25, 1000, INFERENCE)
     # Other weights of one network (another name, another seed) time the same arithmetic: they compare.
     assert results.demo_network(xeon) == results.demo_network(epyc) == net
+    # The same network run as trained does other arithmetic (separate batch norms): it does not.
+    assert results.demo_network(before) == ("vgg19", 0.25, 1000, results.AS_TRAINED)
     assert results.demo_network(older) is None and results.demo_network({"model": None}) is None
-    groups = results.demo_networks([xeon, epyc, older, wider])
-    assert groups == {net: [xeon, epyc], None: [older], ("vgg19", 0.5, 4000): [wider]}
-    # The demo weights' metadata with their parameter count finds the same group.
+    groups = results.demo_networks([xeon, epyc, before, older, wider])
+    assert groups == {net: [xeon, epyc], ("vgg19", 0.25, 1000, results.AS_TRAINED): [before], None: [older],
+                      ("vgg19", 0.5, 4000, INFERENCE): [wider]}
+    # The demo weights' metadata with their parameter count and preparation finds the same group.
     meta = {"name": "student_mild_e60", "seed": 2, "architecture": "vgg19", "width": 0.25}
-    assert groups[results.demo_network({**meta, "parameters": 1000})] == [xeon, epyc]
+    assert groups[results.demo_network({**meta, "parameters": 1000, "inference": INFERENCE})] == [xeon, epyc]
     assert results.demo_network(meta) is None  # no parameter count: not enough to say
+
+
+def test_the_predictor_runs_its_network_prepared_and_records_it_as_trained():
+    from fer_edu.models import INFERENCE, count_parameters
+    from fer_edu.weights import load_model
+
+    predictor = Predictor()
+    trained, meta = load_model(DEFAULT_WEIGHTS)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in predictor.model.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in trained.modules())
+    # Its timings name the trained network (its parameter count before folding) and how it ran.
+    network = predictor.network()
+    assert network["parameters"] == count_parameters(trained) != count_parameters(predictor.model)
+    assert network["inference"] == INFERENCE and network["name"] == meta["name"]
+    assert network["seed"] == meta["seed"] and network["architecture"] == meta["architecture"]
 
 
 def test_a_face_time_is_within_the_demo_budget_up_to_it():

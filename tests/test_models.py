@@ -1,8 +1,10 @@
+import copy
+
 import pytest
 import torch
 
 from fer_edu.experiments import SCALES
-from fer_edu.models import ARCHITECTURES, VGGLSTM, RowAttention, build_model, count_parameters
+from fer_edu.models import ARCHITECTURES, VGGLSTM, RowAttention, build_model, count_parameters, for_inference
 
 
 @pytest.mark.parametrize("scale", sorted(SCALES))
@@ -59,3 +61,25 @@ def test_unknown_architecture():
         build_model("resnet50")
     with pytest.raises(ValueError, match="unknown attention"):
         VGGLSTM(attention="dot")
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_a_model_prepared_for_inference_predicts_as_it_was_trained(name):
+    torch.manual_seed(0)
+    model = build_model(name, 0.25)
+    for m in model.modules():  # batch norms that have learned something, so folding them matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(m.bias, -0.5, 0.5)
+    model.eval()
+    prepared = for_inference(copy.deepcopy(model))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in prepared.modules())
+    assert not prepared.training
+    with torch.no_grad():
+        for batch in (1, 3):
+            x = torch.randn(batch, 1, 48, 48)
+            expected = model(x)
+            assert torch.allclose(prepared(x), expected, atol=1e-4, rtol=1e-4)
+    assert prepared(x).argmax(1).tolist() == expected.argmax(1).tolist()

@@ -73,6 +73,16 @@ def face_time_verdict(bench: dict) -> str:
     return "within" if bench["model_median_ms"] <= DEMO_FACE_MS else "over"
 
 
+def face_times_text(benches: list[dict]) -> str:
+    """Demo measurements' model time a face against :data:`~fer_edu.experiments.DEMO_FACE_MS`, e.g.
+    ``"2.4 ms a face on the Intel Xeon, native bf16 (AMX), within the 4 ms, and 4.3 ms on the AMD EPYC,
+    native bf16 (AVX-512 BF16), over it"``; "" for none."""
+    return ", and ".join(f"{b['model_median_ms']:.1f} ms{' a face' if i == 0 else ''} on the "
+                         f"{machine_label(b, threads=False)}, {face_time_verdict(b)} "
+                         + (f"the {DEMO_FACE_MS:g} ms" if i == 0 else "it")
+                         for i, b in enumerate(benches))
+
+
 #: Between a table's per-seed accuracies: narrow no-break spaces around the slash, so a column of
 #: three or five seeds stays on one line where a rendered table would wrap it at the spaces.
 PER_SEED_SEPARATOR = "\u202f/\u202f"

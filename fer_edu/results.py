@@ -283,6 +283,15 @@ def demo_networks(benches: list[dict]) -> dict[Network | None, list[dict]]:
     return groups
 
 
+def demo_timings(network: Network, benches: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The demo measurements that timed ``network`` as it is run now, and those that timed the same
+    architecture, width and parameters run another way (as trained, before the demo prepared its model):
+    the second are no longer the demo's time, but a reader should still see them."""
+    groups = demo_networks(benches)
+    other = [b for net, group in groups.items() if net and net[:3] == network[:3] and net != network for b in group]
+    return groups.get(network, []), other
+
+
 def load_benches(root: Path | None = None) -> dict[str, dict | None]:
     """Each :data:`BENCH_KINDS` benchmark as recorded, None where it has not been measured."""
     return {kind: json.loads(bench_path(kind, root).read_text()) if bench_path(kind, root).exists() else None

@@ -476,3 +476,22 @@ def test_webcam_widget_snapshot_reaches_the_predictor(predictor):
     widget.observe(lambda change: results.append(predictor.predict(widget.image())), names="snapshot")
     widget.snapshot = _data_url(ASTRONAUT)  # what the browser sets on a click
     assert len(results) == 1 and len(results[0]) == 1
+
+
+def test_demo_timings_of_a_network_keep_the_ones_run_another_way_apart():
+    from fer_edu import results
+    from fer_edu.models import INFERENCE
+    from fer_edu.report import face_times_text
+
+    def bench(device, ms, **model):
+        return {"device": device, "bf16": True, "isa": "AMX", "median_ms": 10 + ms, "model_median_ms": ms,
+                "model": {"architecture": "vgg19", "width": 0.25, "parameters": 1000, **model}}
+
+    now, before = bench("Intel(R) Xeon(R) Processor", 2.4, inference=INFERENCE), bench("AMD EPYC", 4.3)
+    wider = bench("AMD EPYC", 9.0, inference=INFERENCE, width=0.5)
+    current, other = results.demo_timings(("vgg19", 0.25, 1000, INFERENCE), [now, before, wider, {"median_ms": 1}])
+    assert current == [now] and other == [before]
+    assert face_times_text(current + other) == (
+        "2.4 ms a face on the Intel Xeon, native bf16 (AMX), within the 4 ms, "
+        "and 4.3 ms on the AMD EPYC, native bf16 (AMX), over it")
+    assert face_times_text([]) == ""

@@ -357,7 +357,7 @@ def leak_row(s: dict) -> dict:
 def leak_overview(root: Path | None = None) -> list[dict]:
     """Each leak as one row of means (chapter 9): the epoch chosen on the test data (the paper's code),
     the epoch chosen on PrivateTest, at each scale of ``final_leak``, and training on Training's copies
-    of test images (laptop ``final`` against ``final_dedup``, the seeds both have)."""
+    of test images at each scale (:func:`copies_comparison`)."""
     rows = []
     for scale in REPORTED_SCALES:
         leaks = leak_summaries(scale, root)
@@ -373,19 +373,36 @@ def leak_overview(root: Path | None = None) -> list[dict]:
             h, k = np.mean([s[honest] for s in leaks]), np.mean([s[leaky] for s in leaks])
             rows.append({"leak": what, "scale, seeds": where, "honest (epoch chosen on PublicTest)": f"{100 * h:.2f} %",
                          "with the leak": f"{100 * k:.2f} %", "difference (points)": f"{100 * (k - h):+.2f}"})
-    copies = "trained on Training's copies of test images (final against final_dedup)"
-    with_copies, without = ({r["seed"]: r["private_accuracy"]
-                             for r in device_runs(load_result(n, "laptop", root), "cpu")}
-                            for n in ("final", "final_dedup"))
-    seeds = sorted(set(with_copies) & set(without))
-    if not seeds:
-        rows.append({"leak": copies, "scale, seeds": f"laptop: {NOT_YET_RUN}"})
-    else:
-        w, wo = np.mean([with_copies[s] for s in seeds]), np.mean([without[s] for s in seeds])
-        rows.append({"leak": copies, "scale, seeds": f"laptop, {seeds_text(seeds)}",
-                     "honest (epoch chosen on PublicTest)": f"{100 * wo:.2f} %", "with the leak": f"{100 * w:.2f} %",
-                     "difference (points)": f"{100 * (w - wo):+.2f}"})
+    for scale in REPORTED_SCALES:
+        pair = copies_comparison(scale, root)
+        copies = ("trained on Training's copies of test images "
+                  f"({pair['reference'] if pair else 'final'} against final_dedup)")
+        if pair is None:
+            rows.append({"leak": copies, "scale, seeds": f"{scale}: {NOT_YET_RUN}"})
+            continue
+        rows.append({"leak": copies, "scale, seeds": f"{scale}, {seeds_text(pair['seeds'])}",
+                     "honest (epoch chosen on PublicTest)": f"{100 * pair['without']:.2f} %",
+                     "with the leak": f"{100 * pair['with']:.2f} %",
+                     "difference (points)": f"{100 * (pair['with'] - pair['without']):+.2f}"})
     return rows
+
+
+def copies_comparison(scale: str, root: Path | None = None) -> dict | None:
+    """``final_dedup`` (Training without the copies of test images) against the same training on all of
+    Training, CPU runs, over the seeds both have: ``{"reference", "seeds", "with", "without"}`` (mean
+    PrivateTest accuracies), None before a seed of both exists.
+
+    The reference is ``final``, or ``final_leak`` where ``final`` has no CPU run (at paper scale ``final``
+    trained on a GPU): ``final_leak`` trains exactly as ``final`` and only evaluates more."""
+    without = {r["seed"]: r["private_accuracy"] for r in device_runs(load_result("final_dedup", scale, root), "cpu")}
+    for reference in ("final", "final_leak"):
+        with_copies = {r["seed"]: r["private_accuracy"]
+                       for r in device_runs(load_result(reference, scale, root), "cpu")}
+        if seeds := sorted(set(with_copies) & set(without)):
+            return {"reference": reference, "seeds": seeds,
+                    "with": float(np.mean([with_copies[s] for s in seeds])),
+                    "without": float(np.mean([without[s] for s in seeds]))}
+    return None
 
 
 def same_epoch_text(root: Path | None = None) -> str:

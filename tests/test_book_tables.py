@@ -143,7 +143,8 @@ def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_se
     from fer_edu.results import result_path
 
     overview = leak_overview(tmp_path)
-    assert [r["scale, seeds"] for r in overview] == ["laptop: not yet run", "paper: not yet run", "laptop: not yet run"]
+    assert [r["scale, seeds"] for r in overview] == ["laptop: not yet run", "paper: not yet run",
+                                                      "laptop: not yet run", "paper: not yet run"]
     assert same_epoch_text(tmp_path) == "not yet run"
 
     def write(name, runs):
@@ -163,7 +164,7 @@ def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_se
     write("final", [{"seed": s, "device_kind": "cpu", "private_accuracy": a}
                     for s, a in ((0, 0.62), (1, 0.64), (2, 0.9))])
     write("final_dedup", [{"seed": s, "device_kind": "cpu", "private_accuracy": a} for s, a in ((0, 0.60), (1, 0.61))])
-    pooled, paper_private, private, paper, copies = leak_overview(tmp_path)
+    pooled, paper_private, private, paper, copies, paper_copies = leak_overview(tmp_path)
     assert pooled["scale, seeds"] == "laptop, seeds 0, 1" and pooled["difference (points)"] == "+1.00"
     assert pooled["honest (epoch chosen on PublicTest)"] == "62.00 %" and pooled["with the leak"] == "63.00 %"
     # PrivateTest at the pooled set's epochs (2 and 2): 65 and 66 against the honest 61 and 66.
@@ -172,7 +173,34 @@ def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_se
     assert paper["scale, seeds"] == "paper: not yet run"
     # final seed 2 has no final_dedup partner and is left out: 63 % against 60.5 %
     assert copies["scale, seeds"] == "laptop, seeds 0, 1" and copies["difference (points)"] == "+2.50"
+    assert "(final against final_dedup)" in copies["leak"] and paper_copies["scale, seeds"] == "paper: not yet run"
     assert same_epoch_text(tmp_path) == "1 of 2 seeds at laptop scale"
+
+
+def test_copies_compare_final_dedup_with_final_leak_where_final_has_no_cpu_run(tmp_path):
+    import json
+
+    from fer_edu.report import copies_comparison, leak_overview
+    from fer_edu.results import result_path
+
+    def write(name, runs):
+        path = result_path(name, "paper", tmp_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"name": name, "runs": runs}))
+
+    write("final", [{"seed": 0, "device_kind": "cuda", "private_accuracy": 0.9}])
+    write("final_leak", [{"seed": s, "device_kind": "cpu", "private_accuracy": a, "selected_epoch": 1,
+                          "history": [{"epoch": 1, "public_accuracy": 0.5, "leak_test_accuracy": a,
+                                       "leak_private_accuracy": a}]} for s, a in ((0, 0.66), (1, 0.65))])
+    assert copies_comparison("paper", tmp_path) is None  # no final_dedup yet
+    write("final_dedup", [{"seed": 0, "device_kind": "cpu", "private_accuracy": 0.64}])
+    pair = copies_comparison("paper", tmp_path)
+    # the GPU's final is not a CPU reference; final_leak seed 1 has no partner
+    assert pair["reference"] == "final_leak" and pair["seeds"] == [0]
+    assert abs(pair["with"] - 0.66) < 1e-9 and abs(pair["without"] - 0.64) < 1e-9
+    row = leak_overview(tmp_path)[-1]
+    assert row["scale, seeds"] == "paper, seed 0" and row["difference (points)"] == "+2.00"
+    assert "(final_leak against final_dedup)" in row["leak"]
 
 
 def test_reproduction_table_lists_repetitions_and_cpu_gpu_pairs(tmp_path):

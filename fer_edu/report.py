@@ -10,7 +10,16 @@ import numpy as np
 
 from .choices import known_experiments
 from .experiments import DEMO_FACE_MS, REPORTED_SCALES, Experiment, seeds_for
-from .results import SAME_TRAINING, device_runs, is_stale, load_result, over_budget, results_dir, summarize
+from .results import (
+    SAME_TRAINING,
+    device_runs,
+    is_stale,
+    load_result,
+    over_budget,
+    results_dir,
+    summarize,
+    trainings_of,
+)
 
 NOT_YET_RUN = "not yet run"
 
@@ -392,10 +401,10 @@ def copies_comparison(scale: str, root: Path | None = None) -> dict | None:
     Training, CPU runs, over the seeds both have: ``{"reference", "seeds", "with", "without"}`` (mean
     PrivateTest accuracies), None before a seed of both exists.
 
-    The reference is ``final``, or ``final_leak`` where ``final`` has no CPU run (at paper scale ``final``
-    trained on a GPU): ``final_leak`` trains exactly as ``final`` and only evaluates more."""
+    The reference is ``final``, or a run that trains exactly as it does (``final_leak``, which only evaluates
+    more; :func:`~fer_edu.results.trainings_of`) where ``final`` has no CPU run of those seeds."""
     without = {r["seed"]: r["private_accuracy"] for r in device_runs(load_result("final_dedup", scale, root), "cpu")}
-    for reference in ("final", "final_leak"):
+    for reference in trainings_of("final"):
         with_copies = {r["seed"]: r["private_accuracy"]
                        for r in device_runs(load_result(reference, scale, root), "cpu")}
         if seeds := sorted(set(with_copies) & set(without)):

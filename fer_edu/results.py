@@ -176,6 +176,12 @@ def over_budget(exp: Experiment, runs: list[dict]) -> list[int]:
 SAME_TRAINING = {"final_leak": "final"}
 
 
+def trainings_of(name: str) -> list[str]:
+    """``name`` and the names that train exactly what it trains (:data:`SAME_TRAINING`), ``name`` first:
+    where ``name`` has no run of a kind (at paper scale ``final`` trained on a GPU only), the next stands in."""
+    return [name, *(other for other, same in SAME_TRAINING.items() if same == name)]
+
+
 #: Runs recorded before runs kept their predictions, and the run that trains the same network with an
 #: added measurement only (``measure_leak``): its predictions stand in, where the two agree exactly.
 PREDICTION_STAND_INS = {"final": "final_leak"}

@@ -203,6 +203,13 @@ def test_copies_compare_final_dedup_with_final_leak_where_final_has_no_cpu_run(t
     assert "(final_leak against final_dedup)" in row["leak"]
 
 
+def test_trainings_of_a_name_list_it_first_then_the_runs_that_train_exactly_as_it_does():
+    from fer_edu.results import trainings_of
+
+    assert trainings_of("final") == ["final", "final_leak"]
+    assert trainings_of("vgg19") == ["vgg19"] and trainings_of("final_leak") == ["final_leak"]
+
+
 def test_reproduction_table_lists_repetitions_and_cpu_gpu_pairs(tmp_path):
     import json
 

@@ -398,11 +398,16 @@ def leak_overview(root: Path | None = None) -> list[dict]:
 
 def copies_comparison(scale: str, root: Path | None = None) -> dict | None:
     """``final_dedup`` (Training without the copies of test images) against the same training on all of
-    Training, CPU runs, over the seeds both have: ``{"reference", "seeds", "with", "without"}`` (mean
-    PrivateTest accuracies), None before a seed of both exists.
+    Training, CPU runs, over the seeds both have: ``{"reference", "seeds", "with", "without", "se"}`` (mean
+    PrivateTest accuracies, and the standard error of their difference from the seeds' spread), None before
+    a seed of both exists.
 
     The reference is ``final``, or a run that trains exactly as it does (``final_leak``, which only evaluates
-    more; :func:`~fer_edu.results.trainings_of`) where ``final`` has no CPU run of those seeds."""
+    more; :func:`~fer_edu.results.trainings_of`) where ``final`` has no CPU run of those seeds.
+
+    ``se`` is the seed-to-seed standard deviation of one run, pooled over all CPU seeds of both trainings
+    (each about its own mean), times sqrt(2/n) for two means of n seeds: the noise of a difference between
+    independently seeded runs. It is None while neither training has two seeds."""
     without = {r["seed"]: r["private_accuracy"] for r in device_runs(load_result("final_dedup", scale, root), "cpu")}
     for reference in trainings_of("final"):
         with_copies = {r["seed"]: r["private_accuracy"]
@@ -410,8 +415,16 @@ def copies_comparison(scale: str, root: Path | None = None) -> dict | None:
         if seeds := sorted(set(with_copies) & set(without)):
             return {"reference": reference, "seeds": seeds,
                     "with": float(np.mean([with_copies[s] for s in seeds])),
-                    "without": float(np.mean([without[s] for s in seeds]))}
+                    "without": float(np.mean([without[s] for s in seeds])),
+                    "se": _difference_se([list(with_copies.values()), list(without.values())], len(seeds))}
     return None
+
+
+def _difference_se(groups: list[list[float]], n: int) -> float | None:
+    """Pooled within-group standard deviation times sqrt(2/n); None without a degree of freedom."""
+    squares = sum(float(np.sum((np.asarray(g) - np.mean(g)) ** 2)) for g in groups)
+    dof = sum(len(g) - 1 for g in groups)
+    return None if dof == 0 else float(np.sqrt(squares / dof) * np.sqrt(2 / n))
 
 
 def same_epoch_text(root: Path | None = None) -> str:

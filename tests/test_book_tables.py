@@ -198,9 +198,32 @@ def test_copies_compare_final_dedup_with_final_leak_where_final_has_no_cpu_run(t
     # the GPU's final is not a CPU reference; final_leak seed 1 has no partner
     assert pair["reference"] == "final_leak" and pair["seeds"] == [0]
     assert abs(pair["with"] - 0.66) < 1e-9 and abs(pair["without"] - 0.64) < 1e-9
+    # seed noise from final_leak's two seeds (sd 0.01 / sqrt 2), for a difference of single runs: 0.01
+    assert abs(pair["se"] - 0.01) < 1e-9
     row = leak_overview(tmp_path)[-1]
     assert row["scale, seeds"] == "paper, seed 0" and row["difference (points)"] == "+2.00"
     assert "(final_leak against final_dedup)" in row["leak"]
+
+
+def test_copies_standard_error_pools_both_trainings_seeds_and_needs_a_degree_of_freedom(tmp_path):
+    import json
+
+    from fer_edu.report import copies_comparison
+    from fer_edu.results import result_path
+
+    def write(name, accuracies):
+        path = result_path(name, "laptop", tmp_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"name": name, "runs": [
+            {"seed": s, "device_kind": "cpu", "private_accuracy": a} for s, a in enumerate(accuracies)]}))
+
+    write("final", [0.62])
+    write("final_dedup", [0.61])
+    assert copies_comparison("laptop", tmp_path)["se"] is None  # one seed each: no spread to measure
+    write("final", [0.62, 0.64])
+    write("final_dedup", [0.60, 0.61, 0.62])
+    # pooled variance (2e-4 + 2e-4) / (1 + 2), over the two paired seeds: sqrt(4e-4 / 3) * sqrt(2 / 2)
+    assert abs(copies_comparison("laptop", tmp_path)["se"] - (4e-4 / 3) ** 0.5) < 1e-9
 
 
 def test_trainings_of_a_name_list_it_first_then_the_runs_that_train_exactly_as_it_does():

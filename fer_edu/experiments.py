@@ -358,6 +358,9 @@ def _registry() -> dict[str, Experiment]:
           "(epoch chosen on PublicTest + PrivateTest; fer_edu.leak)", extra={"measure_leak": True}),
         e("final_dedup", "beyond", "the final model trained without the Training images duplicated in a test split",
           extra={"drop_test_duplicates": True}),
+        e("final_drop_random", "beyond", "the final model trained without as many random Training images as "
+          "final_dedup drops, the copies kept (the control for a smaller training set)",
+          extra={"drop_random_training": True}),
         *_search(),
     ]
     # Learning-rate sweeps, seed 0: each optimizer's rate times 1/4 ... 4 (x1 is the row above).

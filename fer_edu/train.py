@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data import Augment, FERData, augment, drop_test_duplicates, normalize, split_tensors
+from .data import Augment, FERData, augment, drop_random_training, drop_test_duplicates, normalize, split_tensors
 from .evaluation import evaluate, predict
 from .leak import paper_protocol_epoch
 from .losses import FocalLoss, build_loss, dynamic_alpha
@@ -62,9 +62,11 @@ class TrainConfig:
     augment: Augment = field(default_factory=Augment)
     label_smoothing: float = 0.0
     tta_flip: bool = False
-    # Leak studies (the beyond group): train without the Training images duplicated in a test split;
+    # Leak studies (the beyond group): train without the Training images duplicated in a test split, or
+    # (its control) without as many random other Training images, drawn from the run's seed;
     # record the paper's leaky per-epoch test accuracy beside the honest run (fer_edu.leak).
     drop_test_duplicates: bool = False
+    drop_random_training: bool = False
     measure_leak: bool = False
     # Beyond the paper: mixup (Zhang et al. 2018) with Beta(mixup, mixup) weights, 0 = off; an
     # exponential moving average of the weights (decay per step, 0 = off), evaluated and kept instead.
@@ -97,6 +99,9 @@ class TrainConfig:
             raise ValueError("mixup >= 0 and 0 <= ema_decay < 1 are required")
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
             raise ValueError("epochs >= 1, batch_size >= 2 and lr > 0 are required")
+        if self.drop_test_duplicates and self.drop_random_training:
+            raise ValueError("drop_test_duplicates and drop_random_training are alternatives: the second is "
+                             "the first's control")
 
     def to_dict(self) -> dict:
         """JSON-ready (tuples as lists), so a dict read back from a results file compares equal."""
@@ -440,6 +445,8 @@ def train(cfg: TrainConfig, data: FERData, seed: int = 0, *, checkpoint: str | P
     rt = Runtime.auto(device)
     if cfg.drop_test_duplicates:
         data = drop_test_duplicates(data)
+    elif cfg.drop_random_training:
+        data = drop_random_training(data, seed)
     x_train, y_train = split_tensors(data, "Training", rt.device)
     if cfg.distill_from:
         if teacher is None or teacher.shape != (len(y_train), 7):

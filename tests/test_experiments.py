@@ -198,6 +198,9 @@ def test_beyond_group_is_not_in_the_reference_suite():
     leak, final = REGISTRY["final_leak"].config("laptop"), REGISTRY["final"].config("laptop")
     assert replace(leak, measure_leak=False) == final
     assert REGISTRY["final_dedup"].config("laptop").drop_test_duplicates
+    # The control for the smaller set trains exactly as final but for the images it drops.
+    control = REGISTRY["final_drop_random"].config("laptop")
+    assert replace(control, drop_random_training=False) == final
 
 
 def test_extra_sets_training_fields_exactly_except_at_smoke_scale():

@@ -1,6 +1,6 @@
 import numpy as np
 
-from fer_edu.data import FERData, drop_test_duplicates, quality_report
+from fer_edu.data import FERData, drop_random_training, drop_test_duplicates, quality_report
 
 
 def _toy() -> FERData:
@@ -30,6 +30,15 @@ def test_report_counts_groups_cross_split_conflicts_and_blanks():
 def test_drop_test_duplicates_removes_only_training_copies():
     kept = drop_test_duplicates(_toy())
     assert list(kept.source_ids) == ["img0", "img1", "img3", "img4", "img5"]
+
+
+def test_drop_random_training_drops_as_many_other_training_images_and_keeps_the_copies():
+    # img2 is Training's one copy of a test image: the control drops one random other Training image
+    for seed in range(5):
+        kept = drop_random_training(_toy(), seed)
+        dropped = set(_toy().source_ids) - set(kept.source_ids)
+        assert len(dropped) == 1 and dropped <= {"img0", "img1", "img5"}
+    assert len({tuple(drop_random_training(_toy(), s).source_ids) for s in range(20)}) > 1  # seeds differ
 
 
 def test_conflicting_groups_and_blanks():

@@ -116,6 +116,10 @@ def test_drop_test_duplicates_trains_on_fewer_images(tiny):
     assert full["training_images"] == (tiny.splits == "Training").sum()
     assert dedup["training_images"] == full["training_images"] - 5
     assert len(dedup["private"]["predictions"]) == len(full["private"]["predictions"])  # test splits untouched
+    control = train(_cfg(epochs=1, drop_random_training=True), leaky, seed=0, progress=False)
+    assert control["training_images"] == dedup["training_images"]  # as many fewer, the copies kept
+    with pytest.raises(ValueError, match="alternatives"):
+        _cfg(drop_test_duplicates=True, drop_random_training=True)
 
 
 def test_measure_leak_records_per_epoch_test_accuracy_and_changes_no_training(tiny):

@@ -92,6 +92,17 @@ def drop_test_duplicates(data: FERData) -> FERData:
     return data.subset(~test_duplicate_mask(data))
 
 
+def drop_random_training(data: FERData, seed: int) -> FERData:
+    """The data without as many random Training images as :func:`drop_test_duplicates` removes, none of
+    them a copy of a test image: the control that tells a smaller training set from the copies' leak."""
+    copies = test_duplicate_mask(data)
+    others = np.flatnonzero((data.splits == "Training") & ~copies)
+    dropped = np.random.default_rng(seed).choice(others, size=int(copies.sum()), replace=False)
+    keep = np.ones(len(data), dtype=bool)
+    keep[dropped] = False
+    return data.subset(keep)
+
+
 def quality_report(data: FERData) -> QualityReport:
     """Duplicates (by bytes as stored and by pixels), cross-split leaks, conflicting labels, blanks."""
     return QualityReport(

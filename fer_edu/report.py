@@ -366,7 +366,8 @@ def leak_row(s: dict) -> dict:
 def leak_overview(root: Path | None = None) -> list[dict]:
     """Each leak as one row of means (chapter 9): the epoch chosen on the test data (the paper's code),
     the epoch chosen on PrivateTest, at each scale of ``final_leak``, and training on Training's copies
-    of test images at each scale (:func:`copies_comparison`)."""
+    of test images at each scale, with the smaller set and at an equal number of images
+    (:func:`copies_comparison`)."""
     rows = []
     for scale in REPORTED_SCALES:
         leaks = leak_summaries(scale, root)
@@ -382,41 +383,57 @@ def leak_overview(root: Path | None = None) -> list[dict]:
             h, k = np.mean([s[honest] for s in leaks]), np.mean([s[leaky] for s in leaks])
             rows.append({"leak": what, "scale, seeds": where, "honest (epoch chosen on PublicTest)": f"{100 * h:.2f} %",
                          "with the leak": f"{100 * k:.2f} %", "difference (points)": f"{100 * (k - h):+.2f}"})
-    for scale in REPORTED_SCALES:
-        pair = copies_comparison(scale, root)
-        copies = ("trained on Training's copies of test images "
-                  f"({pair['reference'] if pair else 'final'} against final_dedup)")
-        if pair is None:
-            rows.append({"leak": copies, "scale, seeds": f"{scale}: {NOT_YET_RUN}"})
-            continue
-        rows.append({"leak": copies, "scale, seeds": f"{scale}, {seeds_text(pair['seeds'])}",
-                     "honest (epoch chosen on PublicTest)": f"{100 * pair['without']:.2f} %",
-                     "with the leak": f"{100 * pair['with']:.2f} %",
-                     "difference (points)": f"{100 * (pair['with'] - pair['without']):+.2f}"})
+    copies = {"copies and size": "trained on Training's copies of test images",
+              "copies alone": "trained on Training's copies of test images, as many images"}
+    for what, leak in copies.items():
+        for scale in REPORTED_SCALES:
+            pair = copies_comparison(scale, root, what)
+            reference, other = (pair["reference"], pair["other"]) if pair else COPIES_COMPARISONS[what]
+            row = {"leak": f"{leak} ({reference} against {other})"}
+            if pair is None:
+                rows.append({**row, "scale, seeds": f"{scale}: {NOT_YET_RUN}"})
+                continue
+            rows.append({**row, "scale, seeds": f"{scale}, {seeds_text(pair['seeds'])}",
+                         "honest (epoch chosen on PublicTest)": f"{100 * pair['other_accuracy']:.2f} %",
+                         "with the leak": f"{100 * pair['reference_accuracy']:.2f} %",
+                         "difference (points)": f"{100 * (pair['reference_accuracy'] - pair['other_accuracy']):+.2f}"})
     return rows
 
 
-def copies_comparison(scale: str, root: Path | None = None) -> dict | None:
-    """``final_dedup`` (Training without the copies of test images) against the same training on all of
-    Training, CPU runs, over the seeds both have: ``{"reference", "seeds", "with", "without", "se"}`` (mean
-    PrivateTest accuracies, and the standard error of their difference from the seeds' spread), None before
-    a seed of both exists.
+#: The copies' comparisons (chapter 10): what is set against final_dedup or final_drop_random, and what the
+#: difference measures. "final" stands for any training exactly like it (trainings_of).
+COPIES_COMPARISONS = {
+    "copies and size": ("final", "final_dedup"),
+    "copies alone": ("final_drop_random", "final_dedup"),
+    "size alone": ("final", "final_drop_random"),
+}
 
-    The reference is ``final``, or a run that trains exactly as it does (``final_leak``, which only evaluates
-    more; :func:`~fer_edu.results.trainings_of`) where ``final`` has no CPU run of those seeds.
+
+def copies_comparison(scale: str, root: Path | None = None, what: str = "copies and size") -> dict | None:
+    """Two trainings of the final model on different Training sets, CPU runs, over the seeds both have:
+    ``{"reference", "other", "seeds", "reference_accuracy", "other_accuracy", "se"}`` (their mean
+    PrivateTest accuracies, and the standard error of their difference from the seeds' spread), None before a
+    seed of both exists. ``what`` (:data:`COPIES_COMPARISONS`): ``final`` against ``final_dedup`` (all of
+    Training against Training without the copies of test images), ``final_drop_random`` against
+    ``final_dedup`` (as many images, with the copies against without), or ``final`` against
+    ``final_drop_random`` (as many random images fewer, the copies kept in both).
+
+    ``final`` stands for a run that trains exactly as it does (``final_leak``, which only evaluates more;
+    :func:`~fer_edu.results.trainings_of`) where ``final`` has no CPU run of those seeds.
 
     ``se`` is the seed-to-seed standard deviation of one run, pooled over all CPU seeds of both trainings
     (each about its own mean), times sqrt(2/n) for two means of n seeds: the noise of a difference between
     independently seeded runs. It is None while neither training has two seeds."""
-    without = {r["seed"]: r["private_accuracy"] for r in device_runs(load_result("final_dedup", scale, root), "cpu")}
-    for reference in trainings_of("final"):
-        with_copies = {r["seed"]: r["private_accuracy"]
-                       for r in device_runs(load_result(reference, scale, root), "cpu")}
-        if seeds := sorted(set(with_copies) & set(without)):
-            return {"reference": reference, "seeds": seeds,
-                    "with": float(np.mean([with_copies[s] for s in seeds])),
-                    "without": float(np.mean([without[s] for s in seeds])),
-                    "se": _difference_se([list(with_copies.values()), list(without.values())], len(seeds))}
+    reference_name, other = COPIES_COMPARISONS[what]
+    others = {r["seed"]: r["private_accuracy"] for r in device_runs(load_result(other, scale, root), "cpu")}
+    for reference in trainings_of(reference_name):
+        references = {r["seed"]: r["private_accuracy"]
+                      for r in device_runs(load_result(reference, scale, root), "cpu")}
+        if seeds := sorted(set(references) & set(others)):
+            return {"reference": reference, "other": other, "seeds": seeds,
+                    "reference_accuracy": float(np.mean([references[s] for s in seeds])),
+                    "other_accuracy": float(np.mean([others[s] for s in seeds])),
+                    "se": _difference_se([list(references.values()), list(others.values())], len(seeds))}
     return None
 
 

@@ -143,8 +143,7 @@ def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_se
     from fer_edu.results import result_path
 
     overview = leak_overview(tmp_path)
-    assert [r["scale, seeds"] for r in overview] == ["laptop: not yet run", "paper: not yet run",
-                                                      "laptop: not yet run", "paper: not yet run"]
+    assert [r["scale, seeds"] for r in overview] == ["laptop: not yet run", "paper: not yet run"] * 3
     assert same_epoch_text(tmp_path) == "not yet run"
 
     def write(name, runs):
@@ -164,7 +163,8 @@ def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_se
     write("final", [{"seed": s, "device_kind": "cpu", "private_accuracy": a}
                     for s, a in ((0, 0.62), (1, 0.64), (2, 0.9))])
     write("final_dedup", [{"seed": s, "device_kind": "cpu", "private_accuracy": a} for s, a in ((0, 0.60), (1, 0.61))])
-    pooled, paper_private, private, paper, copies, paper_copies = leak_overview(tmp_path)
+    write("final_drop_random", [{"seed": 0, "device_kind": "cpu", "private_accuracy": 0.615}])
+    pooled, paper_private, private, paper, copies, paper_copies, alone, paper_alone = leak_overview(tmp_path)
     assert pooled["scale, seeds"] == "laptop, seeds 0, 1" and pooled["difference (points)"] == "+1.00"
     assert pooled["honest (epoch chosen on PublicTest)"] == "62.00 %" and pooled["with the leak"] == "63.00 %"
     # PrivateTest at the pooled set's epochs (2 and 2): 65 and 66 against the honest 61 and 66.
@@ -174,6 +174,10 @@ def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_se
     # final seed 2 has no final_dedup partner and is left out: 63 % against 60.5 %
     assert copies["scale, seeds"] == "laptop, seeds 0, 1" and copies["difference (points)"] == "+2.50"
     assert "(final against final_dedup)" in copies["leak"] and paper_copies["scale, seeds"] == "paper: not yet run"
+    # at an equal number of images, seed 0 only: 61.5 % against 60 %
+    assert alone["scale, seeds"] == "laptop, seed 0" and alone["difference (points)"] == "+1.50"
+    assert "(final_drop_random against final_dedup)" in alone["leak"]
+    assert paper_alone["scale, seeds"] == "paper: not yet run"
     assert same_epoch_text(tmp_path) == "1 of 2 seeds at laptop scale"
 
 
@@ -197,10 +201,10 @@ def test_copies_compare_final_dedup_with_final_leak_where_final_has_no_cpu_run(t
     pair = copies_comparison("paper", tmp_path)
     # the GPU's final is not a CPU reference; final_leak seed 1 has no partner
     assert pair["reference"] == "final_leak" and pair["seeds"] == [0]
-    assert abs(pair["with"] - 0.66) < 1e-9 and abs(pair["without"] - 0.64) < 1e-9
+    assert abs(pair["reference_accuracy"] - 0.66) < 1e-9 and abs(pair["other_accuracy"] - 0.64) < 1e-9
     # seed noise from final_leak's two seeds (sd 0.01 / sqrt 2), for a difference of single runs: 0.01
     assert abs(pair["se"] - 0.01) < 1e-9
-    row = leak_overview(tmp_path)[-1]
+    row = leak_overview(tmp_path)[-3]  # the copies with the smaller set, paper scale
     assert row["scale, seeds"] == "paper, seed 0" and row["difference (points)"] == "+2.00"
     assert "(final_leak against final_dedup)" in row["leak"]
 
@@ -224,6 +228,27 @@ def test_copies_standard_error_pools_both_trainings_seeds_and_needs_a_degree_of_
     write("final_dedup", [0.60, 0.61, 0.62])
     # pooled variance (2e-4 + 2e-4) / (1 + 2), over the two paired seeds: sqrt(4e-4 / 3) * sqrt(2 / 2)
     assert abs(copies_comparison("laptop", tmp_path)["se"] - (4e-4 / 3) ** 0.5) < 1e-9
+
+
+def test_copies_comparisons_split_the_difference_into_the_copies_and_the_smaller_set(tmp_path):
+    import json
+
+    from fer_edu.report import copies_comparison
+    from fer_edu.results import result_path
+
+    for name, accuracies in (("final", [0.63, 0.62]), ("final_drop_random", [0.625, 0.615]),
+                             ("final_dedup", [0.61, 0.60])):
+        path = result_path(name, "laptop", tmp_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"name": name, "runs": [
+            {"seed": s, "device_kind": "cpu", "private_accuracy": a} for s, a in enumerate(accuracies)]}))
+    parts = {what: copies_comparison("laptop", tmp_path, what)
+             for what in ("copies and size", "copies alone", "size alone")}
+    assert [(p["reference"], p["other"]) for p in parts.values()] == [
+        ("final", "final_dedup"), ("final_drop_random", "final_dedup"), ("final", "final_drop_random")]
+    gain = {what: p["reference_accuracy"] - p["other_accuracy"] for what, p in parts.items()}
+    assert abs(gain["copies alone"] - 0.015) < 1e-9 and abs(gain["size alone"] - 0.005) < 1e-9
+    assert abs(gain["copies alone"] + gain["size alone"] - gain["copies and size"]) < 1e-9
 
 
 def test_trainings_of_a_name_list_it_first_then_the_runs_that_train_exactly_as_it_does():

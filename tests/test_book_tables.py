@@ -10,6 +10,18 @@ from fer_edu import report
 from fer_edu import results as R
 
 
+def _write_result(root, name, scale, runs):
+    """A minimal results file under ``root``: the name and the runs the report reads."""
+    path = R.result_path(name, scale, root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"name": name, "runs": runs}))
+
+
+def _cpu_runs(*accuracies):
+    """CPU runs at seeds 0, 1, ... with these PrivateTest accuracies."""
+    return [{"seed": s, "device_kind": "cpu", "private_accuracy": a} for s, a in enumerate(accuracies)]
+
+
 def test_book_pages_carry_the_tables_results_give_now():
     stale = [p.name for p, text in pages.book_tables().items() if p.read_text() != text]
     assert not stale, f"{stale}: stale generated tables; run `make pages` and commit the pages"
@@ -113,10 +125,7 @@ def test_chapter_times_read_the_train_cell_and_its_results(tmp_path):
 
 
 def test_leak_and_reproduction_tables(tmp_path):
-    import json
-
     from fer_edu.book_pages import leak_table_markdown, reproduction_table_markdown
-    from fer_edu.results import result_path
 
     assert (leak_table_markdown(tmp_path).count("not yet run") == 2
             and "not yet run" in reproduction_table_markdown(tmp_path))
@@ -125,9 +134,7 @@ def test_leak_and_reproduction_tables(tmp_path):
     run = {"seed": 0, "device_kind": "cpu", "selected_epoch": 2, "private_accuracy": 0.56, "history": history,
            "commit": "abcdef0123"}
     for name, r in (("final_leak", run), ("final", {**run, "private_accuracy": 0.57, "commit": "1234567890"})):
-        path = result_path(name, "laptop", tmp_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"name": name, "runs": [r]}))
+        _write_result(tmp_path, name, "laptop", [r])
     leak = leak_table_markdown(tmp_path)
     assert ("| 0 | 56.00 % (epoch 2) | 61.00 % (epoch 3) | 58.00 % | +3.00 | 67.00 % (+11.00) | 67.00 % (epoch 3) |"
             in leak)
@@ -137,19 +144,14 @@ def test_leak_and_reproduction_tables(tmp_path):
 
 
 def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_seed(tmp_path):
-    import json
-
     from fer_edu.report import leak_overview, same_epoch_text
-    from fer_edu.results import result_path
 
     overview = leak_overview(tmp_path)
     assert [r["scale, seeds"] for r in overview] == ["laptop: not yet run", "paper: not yet run"] * 3
     assert same_epoch_text(tmp_path) == "not yet run"
 
     def write(name, runs):
-        path = result_path(name, "laptop", tmp_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"name": name, "runs": runs}))
+        _write_result(tmp_path, name, "laptop", runs)
 
     def leak_run(seed, chosen, pooled, private, honest):
         history = [{"epoch": e + 1, "public_accuracy": 0.5, "leak_test_accuracy": t, "leak_private_accuracy": q}
@@ -160,10 +162,9 @@ def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_se
     # seed 0: the pooled set peaks at epoch 2 (+2 points over the honest epoch 1); seed 1: the same epoch.
     write("final_leak", [leak_run(0, 1, [0.60, 0.62], [0.61, 0.65], 0.61),
                          leak_run(1, 2, [0.58, 0.64], [0.67, 0.66], 0.66)])
-    write("final", [{"seed": s, "device_kind": "cpu", "private_accuracy": a}
-                    for s, a in ((0, 0.62), (1, 0.64), (2, 0.9))])
-    write("final_dedup", [{"seed": s, "device_kind": "cpu", "private_accuracy": a} for s, a in ((0, 0.60), (1, 0.61))])
-    write("final_drop_random", [{"seed": 0, "device_kind": "cpu", "private_accuracy": 0.615}])
+    write("final", _cpu_runs(0.62, 0.64, 0.9))
+    write("final_dedup", _cpu_runs(0.60, 0.61))
+    write("final_drop_random", _cpu_runs(0.615))
     pooled, paper_private, private, paper, copies, paper_copies, alone, paper_alone = leak_overview(tmp_path)
     assert pooled["scale, seeds"] == "laptop, seeds 0, 1" and pooled["difference (points)"] == "+1.00"
     assert pooled["honest (epoch chosen on PublicTest)"] == "62.00 %" and pooled["with the leak"] == "63.00 %"
@@ -182,22 +183,17 @@ def test_leak_overview_averages_each_leak_and_pairs_final_with_final_dedup_by_se
 
 
 def test_copies_compare_final_dedup_with_final_leak_where_final_has_no_cpu_run(tmp_path):
-    import json
-
     from fer_edu.report import copies_comparison, leak_overview
-    from fer_edu.results import result_path
 
     def write(name, runs):
-        path = result_path(name, "paper", tmp_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"name": name, "runs": runs}))
+        _write_result(tmp_path, name, "paper", runs)
 
     write("final", [{"seed": 0, "device_kind": "cuda", "private_accuracy": 0.9}])
     write("final_leak", [{"seed": s, "device_kind": "cpu", "private_accuracy": a, "selected_epoch": 1,
                           "history": [{"epoch": 1, "public_accuracy": 0.5, "leak_test_accuracy": a,
                                        "leak_private_accuracy": a}]} for s, a in ((0, 0.66), (1, 0.65))])
     assert copies_comparison("paper", tmp_path) is None  # no final_dedup yet
-    write("final_dedup", [{"seed": 0, "device_kind": "cpu", "private_accuracy": 0.64}])
+    write("final_dedup", _cpu_runs(0.64))
     pair = copies_comparison("paper", tmp_path)
     # the GPU's final is not a CPU reference; final_leak seed 1 has no partner
     assert pair["reference"] == "final_leak" and pair["seeds"] == [0]
@@ -210,16 +206,10 @@ def test_copies_compare_final_dedup_with_final_leak_where_final_has_no_cpu_run(t
 
 
 def test_copies_standard_error_pools_both_trainings_seeds_and_needs_a_degree_of_freedom(tmp_path):
-    import json
-
     from fer_edu.report import copies_comparison
-    from fer_edu.results import result_path
 
     def write(name, accuracies):
-        path = result_path(name, "laptop", tmp_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"name": name, "runs": [
-            {"seed": s, "device_kind": "cpu", "private_accuracy": a} for s, a in enumerate(accuracies)]}))
+        _write_result(tmp_path, name, "laptop", _cpu_runs(*accuracies))
 
     write("final", [0.62])
     write("final_dedup", [0.61])
@@ -231,17 +221,11 @@ def test_copies_standard_error_pools_both_trainings_seeds_and_needs_a_degree_of_
 
 
 def test_copies_comparisons_split_the_difference_into_the_copies_and_the_smaller_set(tmp_path):
-    import json
-
     from fer_edu.report import copies_comparison
-    from fer_edu.results import result_path
 
     for name, accuracies in (("final", [0.63, 0.62]), ("final_drop_random", [0.625, 0.615]),
                              ("final_dedup", [0.61, 0.60])):
-        path = result_path(name, "laptop", tmp_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"name": name, "runs": [
-            {"seed": s, "device_kind": "cpu", "private_accuracy": a} for s, a in enumerate(accuracies)]}))
+        _write_result(tmp_path, name, "laptop", _cpu_runs(*accuracies))
     parts = {what: copies_comparison("laptop", tmp_path, what)
              for what in ("copies and size", "copies alone", "size alone")}
     assert [(p["reference"], p["other"]) for p in parts.values()] == [
@@ -259,17 +243,13 @@ def test_trainings_of_a_name_list_it_first_then_the_runs_that_train_exactly_as_i
 
 
 def test_reproduction_table_lists_repetitions_and_cpu_gpu_pairs(tmp_path):
-    import json
-
     from fer_edu.book_pages import reproduction_table_markdown
-    from fer_edu.results import record_reproduction, result_path
+    from fer_edu.results import record_reproduction
 
     run = {"seed": 0, "device_kind": "cpu", "private_accuracy": 0.6559, "commit": "1b30456aaa"}
     for name, r in (("final_leak", run), ("final", {**run, "device_kind": "cuda", "private_accuracy": 0.6539,
                                                     "commit": "22c6329bbb"})):
-        path = result_path(name, "paper", tmp_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"name": name, "runs": [r]}))
+        _write_result(tmp_path, name, "paper", [r])
     entry = {"name": "vgg11", "scale": "laptop", "seed": 0, "device_kind": "cpu", "same": True,
              "committed": {"private_accuracy": 0.6255, "commit": "aaaaaaa1"},
              "repeated": {"private_accuracy": 0.6255, "commit": "bbbbbbb2"}}

@@ -380,24 +380,25 @@ def leak_overview(root: Path | None = None) -> list[dict]:
                                     (("epoch chosen on PublicTest + PrivateTest (the paper's code), "
                                       "PrivateTest accuracy"), "honest", "paper_private"),
                                     ("epoch chosen on PrivateTest, PrivateTest accuracy", "honest", "private_peak")):
-            h, k = np.mean([s[honest] for s in leaks]), np.mean([s[leaky] for s in leaks])
-            rows.append({"leak": what, "scale, seeds": where, "honest (epoch chosen on PublicTest)": f"{100 * h:.2f} %",
-                         "with the leak": f"{100 * k:.2f} %", "difference (points)": f"{100 * (k - h):+.2f}"})
+            rows.append(_overview_row(what, where, np.mean([s[honest] for s in leaks]),
+                                      np.mean([s[leaky] for s in leaks])))
     copies = {"copies and size": "trained on Training's copies of test images",
               "copies alone": "trained on Training's copies of test images, as many images"}
     for what, leak in copies.items():
         for scale in REPORTED_SCALES:
             pair = copies_comparison(scale, root, what)
             reference, other = (pair["reference"], pair["other"]) if pair else COPIES_COMPARISONS[what]
-            row = {"leak": f"{leak} ({reference} against {other})"}
-            if pair is None:
-                rows.append({**row, "scale, seeds": f"{scale}: {NOT_YET_RUN}"})
-                continue
-            rows.append({**row, "scale, seeds": f"{scale}, {seeds_text(pair['seeds'])}",
-                         "honest (epoch chosen on PublicTest)": f"{100 * pair['other_accuracy']:.2f} %",
-                         "with the leak": f"{100 * pair['reference_accuracy']:.2f} %",
-                         "difference (points)": f"{100 * (pair['reference_accuracy'] - pair['other_accuracy']):+.2f}"})
+            label = f"{leak} ({reference} against {other})"
+            rows.append({"leak": label, "scale, seeds": f"{scale}: {NOT_YET_RUN}"} if pair is None else
+                        _overview_row(label, f"{scale}, {seeds_text(pair['seeds'])}", pair["other_accuracy"],
+                                      pair["reference_accuracy"]))
     return rows
+
+
+def _overview_row(leak: str, where: str, honest: float, leaky: float) -> dict:
+    """One row of :func:`leak_overview`: the accuracy without and with a leak, and their difference."""
+    return {"leak": leak, "scale, seeds": where, "honest (epoch chosen on PublicTest)": f"{100 * honest:.2f} %",
+            "with the leak": f"{100 * leaky:.2f} %", "difference (points)": f"{100 * (leaky - honest):+.2f}"}
 
 
 #: The copies' comparisons (chapter 10): what is set against final_dedup or final_drop_random, and what the

@@ -105,7 +105,8 @@ def derived_experiments(scale: str, root: Path | None = None) -> list[Experiment
     PublicTest-chosen k) once that ensemble is recorded; none before."""
     from .experiments import chosen_students, recipe_experiments, student_experiments
 
-    choice = recipe_choice(scale, root)
+    # The CPU's search where it is complete; a paper-scale search may exist on a GPU only (as for the sweeps).
+    choice = recipe_choice(scale, root) or recipe_choice(scale, root, "cuda")
     if choice is None:
         return []
     best = best_choice(scale, root)["chosen"]

@@ -262,13 +262,13 @@ def test_ensemble_needs_stored_probabilities(tmp_path):
 EVEN_SEARCH = {"start": 0.6, "mixup": 0.6, "ema": 0.6, "lr0.1": 0.6, "lr0.02": 0.6, "cosine": 0.6}
 
 
-def _record_search(root, public, private=None, scale="laptop"):
+def _record_search(root, public, private=None, scale="laptop", device="cpu"):
     """Seed-0 search trials with these PublicTest accuracies (PrivateTest: ``private`` or the same)."""
     data = synthetic_faces(20, 5, 5)
     data.info["sha256"] = "x"
     for key, acc in public.items():
         exp = REGISTRY[f"search_{key}"]
-        entry = {"seed": 0, "device_kind": "cpu", "public_accuracy": acc, "private_accuracy": (private or public)[key],
+        entry = {"seed": 0, "device_kind": device, "public_accuracy": acc, "private_accuracy": (private or public)[key],
                  "selected_epoch": 11, "train_accuracy": 0.7, "wall_time_s": 300.0}
         record_run(exp, scale, exp.config(scale), data, entry, root, commit="abc")
 
@@ -305,6 +305,25 @@ def test_search_ties_keep_the_starting_rate():
     with tempfile.TemporaryDirectory() as root:
         _record_search(Path(root), EVEN_SEARCH)
         assert recipe_choice("laptop", Path(root))["recipe"] == RECIPE_START
+
+
+def test_a_search_on_one_device_kind_defines_modern_and_a_mixed_one_does_not(tmp_path):
+    from fer_edu.choices import derived_experiments, recipe_choice
+
+    # A paper-scale search trained on a GPU (the CPU's is owed) defines modern at that scale ...
+    _record_search(tmp_path, {k: v for k, v in EVEN_SEARCH.items() if k != "cosine"}, scale="paper", device="cuda")
+    assert "modern" not in {x.name for x in derived_experiments("paper", tmp_path)}
+    _record_search(tmp_path, {"cosine": 0.7}, scale="paper", device="cpu")  # one trial on each kind: no choice
+    assert recipe_choice("paper", tmp_path) is None and recipe_choice("paper", tmp_path, "cuda") is None
+    assert "modern" not in {x.name for x in derived_experiments("paper", tmp_path)}
+    _record_search(tmp_path, {"cosine": 0.7}, scale="paper", device="cuda")
+    modern = {x.name: x for x in derived_experiments("paper", tmp_path)}["modern"]
+    assert modern.config("paper").schedule == "cosine"  # the GPU's trials chose it
+    # ... and the CPU's search, once complete, is the one that chooses.
+    _record_search(tmp_path, {k: v for k, v in EVEN_SEARCH.items() if k != "cosine"}, scale="paper", device="cpu")
+    _record_search(tmp_path, {"cosine": 0.5}, scale="paper", device="cpu")
+    modern = {x.name: x for x in derived_experiments("paper", tmp_path)}["modern"]
+    assert modern.config("paper").schedule != "cosine"
 
 
 def test_student_appears_with_the_ensembles_k(tmp_path):

@@ -49,6 +49,7 @@ def test_smoke_run_writes_runs_not_results(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "SMOKE SCALE" in out and "PrivateTest" in out
     written = json.loads((tmp_path / "runs" / "results" / "smoke" / "final.json").read_text())
+    assert f"wall time {written['runs'][0]['wall_time_s']:.0f} s -> " in out  # not resumed: nothing more
     assert written["meaningless"] and written["runs"][0]["seed"] == 0
     assert written["summary"]["cpu"]["n"] == 1 and written["runs"][0]["commit"]
     assert not (tmp_path / "results").exists()
@@ -228,6 +229,7 @@ def test_reproduce_a_name_chosen_from_results_brings_those_results_along(tmp_pat
 
 
 def test_a_run_over_its_budget_is_stopped_reported_and_can_be_forced(tmp_path, monkeypatch, capsys):
+    import json
     from dataclasses import replace
 
     from fer_edu import experiments, results
@@ -252,7 +254,10 @@ def test_a_run_over_its_budget_is_stopped_reported_and_can_be_forced(tmp_path, m
     assert not (tmp_path / "runs" / "results" / "smoke" / "final.json").exists()
     assert list((tmp_path / "runs" / "checkpoints").rglob("*.pt"))  # kept for a later run
     assert main(["run", "final", "--scale", "smoke", "--seeds", "0", "--owed", "--ignore-budget"]) == 0
-    assert (tmp_path / "runs" / "results" / "smoke" / "final.json").exists()
+    written = json.loads((tmp_path / "runs" / "results" / "smoke" / "final.json").read_text())
+    # The log gives the wall time recorded (all epochs, the stopped process's included), then this process's part.
+    out = capsys.readouterr().out
+    assert f"wall time {written['runs'][0]['wall_time_s']:.0f} s, " in out and "resumed from a checkpoint" in out
 
 
 def test_test_shifts_measures_publictest_with_kept_weights_and_refuses_other_weights(tmp_path, monkeypatch, capsys):

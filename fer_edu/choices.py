@@ -9,6 +9,7 @@ candidate it compares is measured. The names these choices define (``tuned_*``, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -22,6 +23,23 @@ SWEEP_BASES = {"sgd": "opt_sgd", "sgd_momentum": "t1_sgd_momentum", "adam": "opt
 
 
 SWEEP_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+#: the device kinds whose trials a choice may read, in order: the CPU's (the course's reference
+#: machine) where they are complete, else a GPU's, since a paper-scale sweep or search may have run
+#: on a lent GPU only. Trials split across kinds never decide.
+DEVICE_ORDER = ("cpu", "cuda")
+
+
+def deciding_device(choose: Callable[..., dict | None], *args) -> tuple[str, dict | None]:
+    """Which device kind's trials decide ``choose(*args, device=...)``, and their choice.
+
+    The first kind of DEVICE_ORDER whose trials are all measured; the CPU, with no choice, while none is.
+    """
+    for device in DEVICE_ORDER:
+        choice = choose(*args, device=device)
+        if choice is not None:
+            return device, choice
+    return DEVICE_ORDER[0], None
 
 
 def seed0_public(name: str, scale: str, root: Path | None = None, device: str = "cpu") -> float | None:
@@ -63,8 +81,7 @@ def tuned_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
 
     out = []
     for label, base in SWEEP_BASES.items():
-        # The CPU's sweep where it is complete; a paper-scale sweep may exist on a GPU only.
-        choice = sweep_choice(label, scale, root) or sweep_choice(label, scale, root, "cuda")
+        _, choice = deciding_device(sweep_choice, label, scale, root)
         if choice is not None:
             exp = REGISTRY[base]
             out.append(replace(exp, name=f"tuned_{label}", group="tuned", lr_multiplier=choice["multiplier"],
@@ -105,8 +122,7 @@ def derived_experiments(scale: str, root: Path | None = None) -> list[Experiment
     PublicTest-chosen k) once that ensemble is recorded; none before."""
     from .experiments import chosen_students, recipe_experiments, student_experiments
 
-    # The CPU's search where it is complete; a paper-scale search may exist on a GPU only (as for the sweeps).
-    choice = recipe_choice(scale, root) or recipe_choice(scale, root, "cuda")
+    _, choice = deciding_device(recipe_choice, scale, root)
     if choice is None:
         return []
     best = best_choice(scale, root)["chosen"]

@@ -308,22 +308,25 @@ def test_search_ties_keep_the_starting_rate():
 
 
 def test_a_search_on_one_device_kind_defines_modern_and_a_mixed_one_does_not(tmp_path):
-    from fer_edu.choices import derived_experiments, recipe_choice
+    from fer_edu.choices import deciding_device, derived_experiments, recipe_choice
 
     # A paper-scale search trained on a GPU (the CPU's is owed) defines modern at that scale ...
     _record_search(tmp_path, {k: v for k, v in EVEN_SEARCH.items() if k != "cosine"}, scale="paper", device="cuda")
     assert "modern" not in {x.name for x in derived_experiments("paper", tmp_path)}
     _record_search(tmp_path, {"cosine": 0.7}, scale="paper", device="cpu")  # one trial on each kind: no choice
     assert recipe_choice("paper", tmp_path) is None and recipe_choice("paper", tmp_path, "cuda") is None
+    assert deciding_device(recipe_choice, "paper", tmp_path) == ("cpu", None)
     assert "modern" not in {x.name for x in derived_experiments("paper", tmp_path)}
     _record_search(tmp_path, {"cosine": 0.7}, scale="paper", device="cuda")
     modern = {x.name: x for x in derived_experiments("paper", tmp_path)}["modern"]
     assert modern.config("paper").schedule == "cosine"  # the GPU's trials chose it
+    assert deciding_device(recipe_choice, "paper", tmp_path)[0] == "cuda"  # what chapter 9's column shows
     # ... and the CPU's search, once complete, is the one that chooses.
     _record_search(tmp_path, {k: v for k, v in EVEN_SEARCH.items() if k != "cosine"}, scale="paper", device="cpu")
     _record_search(tmp_path, {"cosine": 0.5}, scale="paper", device="cpu")
     modern = {x.name: x for x in derived_experiments("paper", tmp_path)}["modern"]
     assert modern.config("paper").schedule != "cosine"
+    assert deciding_device(recipe_choice, "paper", tmp_path)[0] == "cpu"
 
 
 def test_student_appears_with_the_ensembles_k(tmp_path):

@@ -119,6 +119,29 @@ def test_tuned_rate_is_chosen_on_publictest_only(tmp_path):
     assert (tuned, 0) in owed([tuned], "laptop", "cpu", tmp_path)
 
 
+def test_a_sweep_on_one_device_kind_defines_its_tuned_run_and_a_mixed_one_does_not(tmp_path):
+    from fer_edu.choices import deciding_device
+
+    data = synthetic_faces(20, 5, 5)
+    data.info["sha256"] = "x"
+
+    def record(multipliers, device, best):
+        for m in multipliers:
+            exp = REGISTRY["opt_adam" if m == 1.0 else f"sweep_adam_x{m:g}"]
+            acc = 0.6 if m == best else 0.5
+            entry = {"seed": 0, "device_kind": device, "public_accuracy": acc, "private_accuracy": acc}
+            record_run(exp, "paper", exp.config("paper"), data, entry, tmp_path, commit="abc")
+
+    record((0.25, 0.5, 1.0, 2.0), "cuda", best=0.5)
+    record((4.0,), "cpu", best=4.0)  # one point on each kind: no choice
+    assert deciding_device(sweep_choice, "adam", "paper", tmp_path) == ("cpu", None)
+    assert not experiments_for(["tuned"], "paper", tmp_path)
+    record((4.0,), "cuda", best=0.5)  # the GPU's sweep is complete: it chooses x0.5
+    assert deciding_device(sweep_choice, "adam", "paper", tmp_path)[0] == "cuda"
+    (tuned,) = experiments_for(["tuned"], "paper", tmp_path)
+    assert tuned.config("paper").lr == pytest.approx(REGISTRY["opt_adam"].config("paper").lr * 0.5)
+
+
 def test_results_page_matches_results():
     from fer_edu.report import ensemble_rows, ensemble_table, summary_rows, summary_table
 

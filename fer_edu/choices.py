@@ -119,7 +119,8 @@ def recipe_choice(scale: str, root: Path | None = None, device: str = "cpu") -> 
 def derived_experiments(scale: str, root: Path | None = None) -> list[Experiment]:
     """The names chosen from results: ``modern``, ``best45`` and the ablation once the recipe search
     has chosen, then ``student`` and its further attempts (distilled from the best45 ensemble with its
-    PublicTest-chosen k) once that ensemble is recorded; none before."""
+    PublicTest-chosen k) once that ensemble is recorded; none before. At paper scale only those whose
+    configuration differs from their laptop one: ``modern`` and the ablation."""
     from .experiments import chosen_students, recipe_experiments, student_experiments
 
     _, choice = deciding_device(recipe_choice, scale, root)
@@ -133,6 +134,10 @@ def derived_experiments(scale: str, root: Path | None = None) -> list[Experiment
     best_ensemble = load_result(f"{best}_ensemble", scale, root) if best not in (None, "best45") else None
     if best_ensemble is not None:
         out += chosen_students(choice["recipe"], best, best_ensemble["chosen_k"])
+    if scale == "paper":
+        # best45 and the students set their own width, epochs and batch, and budgets in laptop minutes: the
+        # same runs at both scales, trained and reported once, at laptop scale
+        out = [x for x in out if x.config(scale) != x.config("laptop")]
     return out
 
 
@@ -160,6 +165,9 @@ def experiments_for(names: list[str], scale: str, root: Path | None = None) -> l
     for n in names:
         if n in derived:
             found = [derived[n]]
+        elif scale == "paper" and derived and n in {x.name for x in derived_experiments("laptop", root)}:
+            raise ValueError(f"{n}: trained at laptop scale only, since it sets its own width, epochs and batch "
+                             f"(and its budget is in laptop minutes): use --scale laptop")
         elif n in WAITING or n.startswith("modern_no_"):
             raise ValueError(f"{n}: not defined yet at scale {scale}: it waits for "
                              f"{WAITING.get(n, WAITING['modern'])}")

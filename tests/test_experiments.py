@@ -772,3 +772,20 @@ def test_the_recipe_keeps_its_schedule_at_paper_scale():
     assert REGISTRY["search_cosine"].config("paper").schedule == "cosine"
     assert REGISTRY["final"].config("paper").schedule == "constant"
 
+
+
+def test_at_paper_scale_the_search_defines_modern_and_the_ablation_but_not_the_laptop_sized_runs(tmp_path):
+    from fer_edu.choices import derived_experiments
+
+    _record_search(tmp_path, EVEN_SEARCH)
+    _record_search(tmp_path, EVEN_SEARCH, scale="paper")
+    laptop = {x.name for x in derived_experiments("laptop", tmp_path)}
+    paper = {x.name: x for x in derived_experiments("paper", tmp_path)}
+    assert {"modern", "best45", "student_alone"} <= laptop
+    # best45 and the student's network set their own size: the same run at both scales, so laptop only
+    assert "modern" in paper and not any(n.startswith(("best45", "student")) for n in paper)
+    assert {n for n in paper if n.startswith("modern_no_")} == {n for n in laptop if n.startswith("modern_no_")}
+    assert paper["modern"].config("paper").width == 1.0 and paper["modern"].config("paper").epochs == 30
+    with pytest.raises(ValueError, match="laptop scale only"):
+        experiments_for(["best45"], "paper", tmp_path)
+    assert [x.name for x in experiments_for(["modern"], "paper", tmp_path)] == ["modern"]

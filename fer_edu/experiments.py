@@ -187,7 +187,7 @@ ENSEMBLE_SEEDS = (0, 1, 2, 3, 4)
 def _search() -> list[Experiment]:
     """The recipe search's trials (seed 0): the starting recipe, then one change each."""
     e = Experiment
-    return [e("search_start", "beyond", "recipe search: the starting recipe on the laptop final network",
+    return [e("search_start", "beyond", "recipe search: the starting recipe on the final network at the scale's size",
               extra=RECIPE_START, seeds=(0,))] + [
         e(f"search_{key}", "beyond", f"recipe search: the starting recipe with {_change_text(change)}",
           extra={**RECIPE_START, **change}, seeds=(0,)) for key, change in SEARCH.items()]
@@ -207,7 +207,7 @@ def recipe_experiments(recipe: dict, adopted: tuple[str, ...] = (), best: str | 
     trains a recipe that the search may still change.
     """
     e = Experiment
-    out = [e("modern", "beyond", "the modern recipe (as the search chose it) on the laptop final network",
+    out = [e("modern", "beyond", "the modern recipe (as the search chose it) on the final network at the scale's size",
              extra=recipe),
            e("best45", "beyond", "the modern recipe on VGG19-BN at half width, within 45 minutes",
              architecture="vgg19", extra={**recipe, **BEST45}, budget_min=45, keep_probabilities=True,

@@ -773,7 +773,6 @@ def test_the_recipe_keeps_its_schedule_at_paper_scale():
     assert REGISTRY["final"].config("paper").schedule == "constant"
 
 
-
 def test_at_paper_scale_the_search_defines_modern_and_the_ablation_but_not_the_laptop_sized_runs(tmp_path):
     from fer_edu.choices import derived_experiments
 

@@ -54,6 +54,9 @@ VIDEO_DETECT_WIDTH = 320
 # face is TRACK_FACE_PX wide. Every TRACK_EVERY frames (a third of a second at 30 fps) it scans the
 # whole frame again, so a new face waits at most that long.
 TRACK_EVERY = 10
+# The live loop's budget for detection and prediction: half of the 33 ms between a 30 fps camera's
+# frames, the other half for reading, drawing and showing the frame (chapter 8).
+FRAME_TARGET_MS = 16
 TRACK_MARGIN = 0.5
 TRACK_FACE_PX = 40
 

@@ -76,10 +76,15 @@ def accuracy_text(name: str, scale: str = "laptop", root: Path | None = None, de
     return f"{100 * s['private_mean']:.1f} %{spread} ({seeds_text(s['seeds'])}{where})"
 
 
+def verdict(ms: float, budget_ms: float) -> str:
+    """``"within"`` a budget in milliseconds (at it counts as within) or ``"over"`` it."""
+    return "within" if ms <= budget_ms else "over"
+
+
 def face_time_verdict(bench: dict) -> str:
     """``"within"`` or ``"over"``: a demo measurement's model time a face (its median on one thread)
     against the demo's budget, :data:`~fer_edu.experiments.DEMO_FACE_MS`."""
-    return "within" if bench["model_median_ms"] <= DEMO_FACE_MS else "over"
+    return verdict(bench["model_median_ms"], DEMO_FACE_MS)
 
 
 def face_times_text(benches: list[dict]) -> str:

@@ -365,6 +365,10 @@ def test_tracked_latency_pays_for_a_scan_once_in_every_frames(predictor):
 
 
 def test_webcam_bench_command(capsys, tmp_path):
+    from fer_edu.demo import FRAME_TARGET_MS
+    from fer_edu.experiments import DEMO_FACE_MS
+    from fer_edu.report import verdict
+
     assert main(["webcam", "--bench", "3", "--threads", "1", "--save", str(tmp_path / "b.json")]) == 0
     out = capsys.readouterr().out
     assert "640x480 frame, 1 face(s)" in out and "median" in out
@@ -378,6 +382,13 @@ def test_webcam_bench_command(capsys, tmp_path):
     assert "detection" in out and saved["detect_median_ms"] > 0 and saved["model_median_ms"] > 0
     assert saved["full_scans"] == 3 and saved["tracked"]["track_every"] == TRACK_EVERY  # both loops, each saved
     assert saved["tracked"]["faces"] == 1 and saved["tracked"]["median_ms"] > 0 and "tracked between" in out
+    # the last line holds each median against its budget, so a reader need not look the budgets up
+    budgets = out.strip().splitlines()[-1]
+    scanned, tracked = (verdict(ms, FRAME_TARGET_MS) for ms in (saved["median_ms"], saved["tracked"]["median_ms"]))
+    assert budgets.startswith("against the course's budgets") and f"{FRAME_TARGET_MS} ms a frame" in budgets
+    assert f"every frame scanned {scanned}, tracked {tracked}" in budgets
+    assert f"{DEMO_FACE_MS:g} ms a face for the model, {verdict(saved['model_median_ms'], DEMO_FACE_MS)}" in budgets
+    assert saved["target_ms"] == FRAME_TARGET_MS
 
 
 def test_webcam_bench_saves_by_default_to_its_kind_of_cpu(capsys, tmp_path, monkeypatch):
@@ -446,6 +457,12 @@ def test_a_face_time_is_within_the_demo_budget_up_to_it():
     assert face_time_verdict({"model_median_ms": DEMO_FACE_MS}) == "within"
     assert face_time_verdict({"model_median_ms": 3.2}) == "within"
     assert face_time_verdict({"model_median_ms": 4.3}) == "over"
+
+
+def test_a_time_at_its_budget_is_within_and_above_it_over():
+    from fer_edu.report import verdict
+
+    assert verdict(16, 16) == "within" and verdict(15.9, 16) == "within" and verdict(16.1, 16) == "over"
 
 
 def _data_url(path: Path) -> str:
